@@ -1,0 +1,29 @@
+# One virtualenv for everything; `make repro` and `make test` create it on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is pinned first so that pip does not pull a multi-GB CUDA build where a CPU wheel is at hand.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install repro test lint clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+repro: install
+	$(BIN)/dvc repro
+
+test: install
+	$(BIN)/ruff check src stages tests
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV)

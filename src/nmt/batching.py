@@ -1,0 +1,94 @@
+"""Length-bucketed, padded batches of token ids, in the manner of torchtext's BucketIterator.
+
+Each epoch shuffles the examples with a seed derived from (seed, epoch), sorts them by length
+inside pools of `batch_size * pool_factor` examples, cuts the pools into batches and shuffles
+the batches. Sorting keeps padding low; the pools and the shuffles keep batches varied.
+Tensors are sequence-first: `[seq_len, batch]`, as the recurrent models consume them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nmt import PAD_ID, NMTError
+
+
+@dataclass
+class Batch:
+    src: torch.Tensor      # [src_len, B] ids, padded with <pad>, longest source first
+    src_len: torch.Tensor  # [B] true source lengths, on the CPU as packing requires
+    trg: torch.Tensor      # [trg_len, B] ids, <sos> ... <eos> then <pad>
+    index: np.ndarray      # [B] the examples' positions in their dataset
+
+    @property
+    def n_trg_tokens(self) -> int:
+        """Target tokens the model predicts: everything after <sos> that is not padding."""
+        return int((self.trg[1:] != PAD_ID).sum())
+
+
+def pad(sequences: list[np.ndarray]) -> torch.Tensor:
+    out = np.full((max(len(s) for s in sequences), len(sequences)), PAD_ID, dtype=np.int64)
+    for column, seq in enumerate(sequences):
+        out[: len(seq), column] = seq
+    return torch.from_numpy(out)
+
+
+class ParallelData:
+    """Numericalized sentence pairs; the source may be read reversed (Sutskever et al.)."""
+
+    def __init__(self, src: list[np.ndarray], trg: list[np.ndarray], reverse_src: bool = False):
+        if len(src) != len(trg):
+            raise NMTError(f"{len(src)} source but {len(trg)} target sentences")
+        if reverse_src:  # reverse the words, keep <sos> first and <eos> last
+            src = [np.concatenate([s[:1], s[-2:0:-1], s[-1:]]) for s in src]
+        self.src, self.trg = src, trg
+        self.lengths = np.array([(len(s), len(t)) for s, t in zip(src, trg, strict=True)],
+                                dtype=np.int64).reshape(-1, 2)
+
+    @classmethod
+    def load(cls, path: Path, reverse_src: bool = False, limit: int = 0) -> ParallelData:
+        if not path.is_file():
+            raise NMTError(f"{path} not found: run `dvc repro numericalize` first")
+        frame = pd.read_parquet(path)
+        if limit:
+            frame = frame.head(limit)
+        return cls([np.asarray(s) for s in frame["src"]], [np.asarray(t) for t in frame["trg"]],
+                   reverse_src)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def batch_indices(self, batch_size: int, pool_factor: int = 100, seed: int | None = None,
+                      epoch: int = 0) -> list[np.ndarray]:
+        """Index groups for one epoch; `seed=None` gives a fixed, fully length-sorted order."""
+        rng = None if seed is None else np.random.default_rng([seed, epoch])
+        order = np.arange(len(self)) if rng is None else rng.permutation(len(self))
+        pool = len(self) if rng is None else batch_size * pool_factor
+        groups = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.lexsort((self.lengths[chunk, 1], self.lengths[chunk, 0]))]
+            groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        if rng is not None:
+            groups = [groups[i] for i in rng.permutation(len(groups))]
+        return groups
+
+    def collate(self, index: np.ndarray) -> Batch:
+        index = index[np.argsort(-self.lengths[index, 0], kind="stable")]
+        return Batch(src=pad([self.src[i] for i in index]),
+                     src_len=torch.from_numpy(self.lengths[index, 0].copy()),
+                     trg=pad([self.trg[i] for i in index]), index=index)
+
+    def padding_ratio(self, groups: list[np.ndarray]) -> float:
+        """Share of padding among all positions of the padded source and target tensors."""
+        real = padded = 0
+        for group in groups:
+            lengths = self.lengths[group]
+            real += int(lengths.sum())
+            padded += int(lengths.max(axis=0).sum()) * len(group)
+        return 1 - real / padded

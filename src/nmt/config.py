@@ -1,0 +1,210 @@
+"""Typed, validated view of params.yaml.
+
+Every stage reads its params through `load_params`, so a typo or an out-of-range value
+stops the stage before it writes anything, with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nmt import NMTError
+
+ARCHS = ("lstm", "gru", "attention")
+# Keys an architecture's own section may set besides the shared model keys it overrides.
+ARCH_KEYS = {
+    "lstm": {"n_layers", "reverse_src"},
+    "gru": {"reverse_src"},
+    "attention": {"attn_dim", "masked", "reverse_src"},
+}
+SHARED_MODEL_KEYS = {"emb_dim", "hid_dim", "dropout"}
+
+
+class ParamsError(NMTError):
+    pass
+
+
+def _require(ok: bool, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ParamsError(f"params.yaml: {key} must be {rule}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    url: str
+    src_lang: str
+    trg_lang: str
+    splits: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _require("train" in self.splits and "val" in self.splits, "data.splits",
+                 "a list that includes 'train' and 'val'", list(self.splits))
+
+
+@dataclass(frozen=True)
+class VocabParams:
+    min_freq: int = 2
+
+    def __post_init__(self) -> None:
+        _require(self.min_freq >= 1, "vocab.min_freq", ">= 1", self.min_freq)
+
+
+@dataclass(frozen=True)
+class BatchParams:
+    size: int = 128
+    pool_factor: int = 100  # examples are sorted by length within pools of size * pool_factor
+
+    def __post_init__(self) -> None:
+        _require(self.size >= 1, "batch.size", ">= 1", self.size)
+        _require(self.pool_factor >= 1, "batch.pool_factor", ">= 1", self.pool_factor)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    arch: str
+    emb_dim: int
+    hid_dim: int
+    dropout: float
+    n_layers: int = 1
+    attn_dim: int = 512
+    masked: bool = True
+    reverse_src: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.arch in ARCHS, "the architecture", f"one of {', '.join(ARCHS)}", self.arch)
+        for key in ("emb_dim", "hid_dim", "n_layers", "attn_dim"):
+            _require(getattr(self, key) >= 1, f"model.{key}", ">= 1", getattr(self, key))
+        _require(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int = 20
+    lr: float = 1e-3
+    clip: float = 1.0
+    teacher_forcing: float = 0.5
+    max_batches: int = 0  # per epoch; 0 means the whole training set
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "train.epochs", ">= 1", self.epochs)
+        _require(self.lr > 0, "train.lr", "> 0", self.lr)
+        _require(self.clip > 0, "train.clip", "> 0", self.clip)
+        _require(0 <= self.teacher_forcing <= 1, "train.teacher_forcing", "in [0, 1]",
+                 self.teacher_forcing)
+        _require(self.max_batches >= 0, "train.max_batches", ">= 0 (0 = all)", self.max_batches)
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    data: DataParams
+    vocab: VocabParams
+    batch: BatchParams
+    model: dict[str, Any]
+    train: TrainParams
+
+    def model_params(self, arch: str) -> ModelParams:
+        """The shared model keys, overridden by the architecture's own section."""
+        if arch not in ARCHS:
+            raise ParamsError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+        shared = {k: v for k, v in self.model.items() if k in SHARED_MODEL_KEYS}
+        merged = {**shared, **(self.model.get(arch) or {})}
+        return _build(ModelParams, {"arch": arch, **merged}, f"model.{arch}")
+
+
+def _check_type(value: Any, kind: Any, key: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool):
+        raise ParamsError(f"params.yaml: {key} must be an integer, got {value!r}")
+    if typing.get_origin(kind) is tuple:
+        _require(isinstance(value, list) and all(isinstance(v, str) for v in value), key,
+                 "a list of strings", value)
+        return tuple(value)
+    if typing.get_origin(kind) is dict:
+        _require(isinstance(value, dict), key, "a mapping", value)
+        return value
+    _require(isinstance(value, kind), key, f"of type {kind.__name__}", value)
+    return value
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    _require(isinstance(raw, dict), where, "a mapping", raw)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    for key in raw:
+        if key not in names:
+            raise ParamsError(f"params.yaml: unknown key '{where}.{key}' "
+                              f"(allowed: {', '.join(names)})")
+    values = {}
+    for f in fields(cls):
+        if f.name in raw:
+            values[f.name] = _check_type(raw[f.name], hints[f.name], f"{where}.{f.name}")
+        elif f.default is MISSING:
+            raise ParamsError(f"params.yaml: missing key '{where}.{f.name}'")
+    return cls(**values)
+
+
+def _check_model_section(model: dict[str, Any]) -> None:
+    for key, value in model.items():
+        if isinstance(value, dict):
+            if key not in ARCHS:
+                raise ParamsError(f"params.yaml: unknown architecture 'model.{key}' "
+                                  f"(known: {', '.join(ARCHS)})")
+            allowed = ARCH_KEYS[key] | SHARED_MODEL_KEYS
+            for sub in value:
+                if sub not in allowed:
+                    raise ParamsError(f"params.yaml: unknown key 'model.{key}.{sub}' "
+                                      f"(allowed: {', '.join(sorted(allowed))})")
+        elif key not in SHARED_MODEL_KEYS:
+            raise ParamsError(f"params.yaml: unknown key 'model.{key}' "
+                              f"(allowed: {', '.join(sorted(SHARED_MODEL_KEYS | set(ARCHS)))})")
+
+
+def parse_params(raw: Any) -> Params:
+    _require(isinstance(raw, dict), "the top level", "a mapping", raw)
+    known = {f.name for f in fields(Params)} | {"evaluate"}
+    for key in raw:
+        if key not in known:
+            raise ParamsError(f"params.yaml: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
+    for key in ("seed", "data", "model"):
+        if key not in raw:
+            raise ParamsError(f"params.yaml: missing key '{key}'")
+    _require(isinstance(raw["seed"], int) and not isinstance(raw["seed"], bool), "seed",
+             "an integer", raw["seed"])
+    _require(isinstance(raw["model"], dict), "model", "a mapping", raw["model"])
+    _check_model_section(raw["model"])
+    params = Params(
+        seed=raw["seed"],
+        data=_build(DataParams, raw["data"], "data"),
+        vocab=_build(VocabParams, raw.get("vocab", {}), "vocab"),
+        batch=_build(BatchParams, raw.get("batch", {}), "batch"),
+        model=raw["model"],
+        train=_build(TrainParams, raw.get("train", {}), "train"),
+    )
+    for arch in ARCHS:
+        params.model_params(arch)  # validate every architecture's merged settings up front
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found: run stages from the project root") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    return parse_params(raw)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of dataclasses and plain values, to tell runs apart."""
+    plain = [asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts]
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,18 @@
+"""Stage `download`: fetch the Multi30k raw files, verify their checksums, write data/raw/."""
+
+from pathlib import Path
+
+from nmt.cli import run_stage
+from nmt.config import load_params
+from nmt.download import download, resolve_source
+
+
+def main() -> None:
+    data = load_params().data
+    source = resolve_source(data.url)
+    files = download(data.splits, (data.src_lang, data.trg_lang), Path("data/raw"), source)
+    print(f"download: {len(files)} files verified from {source}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,37 @@
+"""Stage `numericalize`: token ids with <sos>/<eos> per split into data/ids/, batch stats."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from nmt.batching import ParallelData
+from nmt.cli import run_stage
+from nmt.config import load_params
+from nmt.io import write_json, write_parquet
+from nmt.vocab import load_vocab, numericalize
+
+
+def main() -> None:
+    params = load_params()
+    src_lang, trg_lang = params.data.src_lang, params.data.trg_lang
+    src_vocab = load_vocab(Path("data/vocab") / f"{src_lang}.parquet")
+    trg_vocab = load_vocab(Path("data/vocab") / f"{trg_lang}.parquet")
+    stats: dict = {"vocab_size": {src_lang: len(src_vocab), trg_lang: len(trg_vocab)}, "splits": {}}
+    for split in params.data.splits:
+        tokens = pd.read_parquet(Path("data/tokens") / f"{split}.parquet")
+        src, trg = numericalize(tokens[src_lang], src_vocab), numericalize(tokens[trg_lang], trg_vocab)
+        write_parquet(Path("data/ids") / f"{split}.parquet", pd.DataFrame({"src": src, "trg": trg}))
+        stats["splits"][split] = {"pairs": len(src), "src_tokens": sum(map(len, src)),
+                                  "trg_tokens": sum(map(len, trg))}
+        if split == "train":
+            data = ParallelData(src, trg)
+            groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed)
+            stats["train_batches"] = len(groups)
+            stats["train_padding_ratio"] = round(data.padding_ratio(groups), 4)
+    write_json("metrics/data.json", stats)
+    print(f"numericalize: train padding ratio {stats['train_padding_ratio']:.2%} "
+          f"over {stats['train_batches']} batches")
+
+
+if __name__ == "__main__":
+    run_stage(main)
