@@ -1,0 +1,35 @@
+"""Sutskever et al. (2014): a deep LSTM reads the (reversed) source, another writes the target."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nmt.config import ModelParams
+from nmt.models.base import Seq2Seq, pack
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]  # (hidden, cell), each [n_layers, B, hid_dim]
+
+
+class LSTMSeq2Seq(Seq2Seq):
+    def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
+        super().__init__()
+        between_layers = p.dropout if p.n_layers > 1 else 0.0
+        self.src_embedding = nn.Embedding(src_vocab, p.emb_dim)
+        self.encoder = nn.LSTM(p.emb_dim, p.hid_dim, p.n_layers, dropout=between_layers)
+        self.trg_embedding = nn.Embedding(trg_vocab, p.emb_dim)
+        self.decoder = nn.LSTM(p.emb_dim, p.hid_dim, p.n_layers, dropout=between_layers)
+        self.out = nn.Linear(p.hid_dim, trg_vocab)
+        self.dropout = nn.Dropout(p.dropout)
+        for param in self.parameters():
+            nn.init.uniform_(param, -0.08, 0.08)
+
+    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[LSTMState, None]:
+        _, state = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
+        return state, None  # the final (hidden, cell) is all the decoder gets
+
+    def decode_step(self, token: torch.Tensor, state: LSTMState, memory: None
+                    ) -> tuple[torch.Tensor, LSTMState, None]:
+        embedded = self.dropout(self.trg_embedding(token)).unsqueeze(0)
+        output, state = self.decoder(embedded, state)
+        return output[0], state, None

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from nmt import EOS_ID, PAD_ID, SOS_ID, NMTError
+from nmt.batching import ParallelData
+from tests.conftest import random_pairs
+
+
+def test_batch_shapes_and_padding():
+    data = random_pairs(50, vocab=30)
+    batch = data.collate(np.arange(10))
+    assert batch.src.shape == (int(data.lengths[:10, 0].max()), 10)
+    assert batch.trg.shape == (int(data.lengths[:10, 1].max()), 10)
+    assert batch.src.dtype == batch.trg.dtype == batch.src_len.dtype
+    for column, i in enumerate(batch.index):
+        n = len(data.src[i])
+        assert batch.src[:n, column].tolist() == data.src[i].tolist()
+        assert (batch.src[n:, column] == PAD_ID).all()
+        assert batch.src_len[column] == n
+    assert (batch.src_len[:-1] >= batch.src_len[1:]).all()  # longest first, as packing likes
+    assert batch.n_trg_tokens == int(data.lengths[:10, 1].sum()) - 10
+
+
+def test_every_example_once_per_epoch_and_bucketed():
+    data = random_pairs(1000, vocab=30, max_len=40)
+    groups = data.batch_indices(batch_size=32, pool_factor=4, seed=1, epoch=0)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(1000))
+    assert all(len(g) <= 32 for g in groups)
+    unsorted = [np.arange(i, min(i + 32, 1000)) for i in range(0, 1000, 32)]
+    assert data.padding_ratio(groups) < data.padding_ratio(unsorted) / 2
+
+
+def test_shuffling_is_seeded_and_changes_per_epoch():
+    data = random_pairs(500, vocab=30)
+    first = data.batch_indices(16, 4, seed=7, epoch=0)
+    again = data.batch_indices(16, 4, seed=7, epoch=0)
+    other = data.batch_indices(16, 4, seed=7, epoch=1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=False))
+
+
+def test_evaluation_order_is_fixed_and_sorted():
+    data = random_pairs(100, vocab=30)
+    order = np.concatenate(data.batch_indices(10))
+    assert (np.diff(data.lengths[order, 0]) >= 0).all()
+
+
+def test_reverse_src_keeps_sos_and_eos():
+    data = ParallelData([np.array([SOS_ID, 5, 6, 7, EOS_ID])], [np.array([SOS_ID, 9, EOS_ID])],
+                        reverse_src=True)
+    assert data.src[0].tolist() == [SOS_ID, 7, 6, 5, EOS_ID]
+    assert data.trg[0].tolist() == [SOS_ID, 9, EOS_ID]
+
+
+def test_padding_ratio_counts_pads():
+    data = ParallelData([np.array([2, 4, 3]), np.array([2, 3])], [np.array([2, 3]), np.array([2, 3])])
+    # src 3x2 holds 5 real ids, trg 2x2 holds 4: 1 pad in 10 positions
+    assert data.padding_ratio([np.array([0, 1])]) == pytest.approx(0.1)
+
+
+def test_mismatched_sides_and_missing_file(tmp_path):
+    with pytest.raises(NMTError, match="2 source but 1 target sentences"):
+        ParallelData([np.array([2, 3])] * 2, [np.array([2, 3])])
+    with pytest.raises(NMTError, match="run `dvc repro numericalize` first"):
+        ParallelData.load(tmp_path / "train.parquet")

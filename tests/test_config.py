@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nmt.config import ARCHS, ParamsError, fingerprint, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def raw_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_defaults_reproduce_the_seed(default_params):
+    lstm = default_params.model_params("lstm")
+    assert (lstm.emb_dim, lstm.hid_dim, lstm.n_layers, lstm.dropout, lstm.reverse_src) == (
+        256, 512, 2, 0.5, True)
+    assert not default_params.model_params("gru").reverse_src
+    attention = default_params.model_params("attention")
+    assert (attention.attn_dim, attention.masked, attention.reverse_src) == (512, True, False)
+    assert default_params.vocab.min_freq == 2 and default_params.batch.size == 128
+    train = default_params.train
+    assert (train.epochs, train.lr, train.clip, train.teacher_forcing) == (20, 1e-3, 1.0, 0.5)
+
+
+def test_arch_section_overrides_shared_value():
+    raw = raw_params()
+    raw["model"]["gru"]["hid_dim"] = 64
+    params = parse_params(raw)
+    assert params.model_params("gru").hid_dim == 64
+    assert params.model_params("lstm").hid_dim == 512
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda p: p["model"].update(hid_dim=0), "model.hid_dim must be >= 1, got 0"),
+    (lambda p: p["model"].update(dropout=1.0), "model.dropout must be in [0, 1), got 1.0"),
+    (lambda p: p["train"].update(teacher_forcing=1.5), "train.teacher_forcing must be in [0, 1]"),
+    (lambda p: p["batch"].update(size=0), "batch.size must be >= 1, got 0"),
+    (lambda p: p["vocab"].update(min_freq=0), "vocab.min_freq must be >= 1, got 0"),
+    (lambda p: p["train"].update(epochs="ten"), "train.epochs must be of type int, got 'ten'"),
+    (lambda p: p["train"].update(lerning_rate=1), "unknown key 'train.lerning_rate'"),
+    (lambda p: p["model"].update(transformerx={"n_layers": 1}), "unknown architecture 'model.transformerx'"),
+    (lambda p: p["model"]["gru"].update(n_layers=2), "unknown key 'model.gru.n_layers'"),
+    (lambda p: p.pop("data"), "missing key 'data'"),
+])
+def test_bad_params_name_the_key(edit, message):
+    raw = raw_params()
+    edit(raw)
+    with pytest.raises(ParamsError, match=None) as err:
+        parse_params(raw)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_architecture_is_named(default_params):
+    with pytest.raises(ParamsError, match=r"unknown architecture 'rnn' \(known: lstm, gru, attention\)"):
+        default_params.model_params("rnn")
+    assert ARCHS == ("lstm", "gru", "attention")
+
+
+def test_missing_and_broken_params_file(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("seed: [1\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_fingerprint_changes_with_any_setting(default_params):
+    base = fingerprint(default_params.train, 1)
+    assert base == fingerprint(default_params.train, 1)
+    assert base != fingerprint(default_params.train, 2)
