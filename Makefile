@@ -18,8 +18,9 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 install: $(VENV)/.installed
 
+# dvc.yaml commands call `python`, so the venv must come first on PATH.
 repro: install
-	$(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
 test: install
 	$(BIN)/ruff check src stages tests

@@ -2,7 +2,6 @@
 
 import argparse
 import math
-from dataclasses import replace
 from pathlib import Path
 
 from dvclive import Live
@@ -34,7 +33,7 @@ def main() -> None:
     print(f"train: {arch}: {model.n_parameters():,} trainable parameters")
     trainer = Trainer(model, train, valid, params.train, params.batch, params.seed,
                       Path("checkpoints") / arch,
-                      fingerprint(model_params, replace(params.train, epochs=0), params.batch,
+                      fingerprint(model_params, params.train.resume_key(), params.batch,
                                   params.seed, hashes, len(train)))
     resumed = trainer.restore()
     with Live(f"dvclive/{arch}", resume=resumed, save_dvc_exp=False, dvcyaml=None) as live:

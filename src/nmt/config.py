@@ -100,6 +100,10 @@ class TrainParams:
                  self.teacher_forcing)
         _require(self.max_batches >= 0, "train.max_batches", ">= 0 (0 = all)", self.max_batches)
 
+    def resume_key(self) -> dict[str, Any]:
+        """The settings a resumed run must share; not `epochs`, so training longer continues."""
+        return {k: v for k, v in asdict(self).items() if k != "epochs"}
+
 
 @dataclass(frozen=True)
 class Params:
