@@ -19,18 +19,26 @@ def main() -> None:
     stats: dict = {"vocab_size": {src_lang: len(src_vocab), trg_lang: len(trg_vocab)}, "splits": {}}
     for split in params.data.splits:
         tokens = pd.read_parquet(Path("data/tokens") / f"{split}.parquet")
-        src, trg = numericalize(tokens[src_lang], src_vocab), numericalize(tokens[trg_lang], trg_vocab)
+        src, trg = (
+            numericalize(tokens[src_lang], src_vocab),
+            numericalize(tokens[trg_lang], trg_vocab),
+        )
         write_parquet(Path("data/ids") / f"{split}.parquet", pd.DataFrame({"src": src, "trg": trg}))
-        stats["splits"][split] = {"pairs": len(src), "src_tokens": sum(map(len, src)),
-                                  "trg_tokens": sum(map(len, trg))}
+        stats["splits"][split] = {
+            "pairs": len(src),
+            "src_tokens": sum(map(len, src)),
+            "trg_tokens": sum(map(len, trg)),
+        }
         if split == "train":
             data = ParallelData(src, trg)
             groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed)
             stats["train_batches"] = len(groups)
             stats["train_padding_ratio"] = round(data.padding_ratio(groups), 4)
     write_json("metrics/data.json", stats)
-    print(f"numericalize: train padding ratio {stats['train_padding_ratio']:.2%} "
-          f"over {stats['train_batches']} batches")
+    print(
+        f"numericalize: train padding ratio {stats['train_padding_ratio']:.2%} "
+        f"over {stats['train_batches']} batches"
+    )
 
 
 if __name__ == "__main__":

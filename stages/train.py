@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 
 from dvclive import Live
-
 from nmt.batching import ParallelData
 from nmt.checkpoint import save_model
 from nmt.cli import run_stage
@@ -22,8 +21,10 @@ def main() -> None:
     arch = parser.parse_args().arch
     params = load_params()
     model_params = params.model_params(arch)
-    vocabs = [load_vocab(Path("data/vocab") / f"{lang}.parquet")
-              for lang in (params.data.src_lang, params.data.trg_lang)]
+    vocabs = [
+        load_vocab(Path("data/vocab") / f"{lang}.parquet")
+        for lang in (params.data.src_lang, params.data.trg_lang)
+    ]
     sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocab_hash(vocabs[0]), vocab_hash(vocabs[1]))
     train = ParallelData.load(Path("data/ids/train.parquet"), model_params.reverse_src)
     valid = ParallelData.load(Path("data/ids/val.parquet"), model_params.reverse_src)
@@ -31,30 +32,55 @@ def main() -> None:
     seed_everything(params.seed)
     model = build_model(model_params, *sizes)
     print(f"train: {arch}: {model.n_parameters():,} trainable parameters")
-    trainer = Trainer(model, train, valid, params.train, params.batch, params.seed,
-                      Path("checkpoints") / arch,
-                      fingerprint(model_params, params.train.resume_key(), params.batch,
-                                  params.seed, hashes, len(train)))
+    trainer = Trainer(
+        model,
+        train,
+        valid,
+        params.train,
+        params.batch,
+        params.seed,
+        Path("checkpoints") / arch,
+        fingerprint(
+            model_params, params.train.resume_key(), params.batch, params.seed, hashes, len(train)
+        ),
+    )
     resumed = trainer.restore()
     with Live(f"dvclive/{arch}", resume=resumed, save_dvc_exp=False, dvcyaml=None) as live:
+
         def log(record: dict[str, float]) -> None:
             for split in ("train", "valid"):
                 live.log_metric(f"{split}/loss", record[f"{split}_loss"])
                 live.log_metric(f"{split}/ppl", record[f"{split}_ppl"])
             live.next_step()
+
         summary = trainer.fit(on_epoch=log)
 
     model.load_state_dict(trainer.best_state())
-    save_model(Path("models") / f"{arch}.pt", model, model_params, sizes, hashes,
-               epoch=summary["best_epoch"], valid_loss=summary["best_valid_loss"])
-    write_json(Path("metrics") / f"train_{arch}.json",
-               {"parameters": model.n_parameters(), **summary})
+    save_model(
+        Path("models") / f"{arch}.pt",
+        model,
+        model_params,
+        sizes,
+        hashes,
+        epoch=summary["best_epoch"],
+        valid_loss=summary["best_valid_loss"],
+    )
+    write_json(
+        Path("metrics") / f"train_{arch}.json", {"parameters": model.n_parameters(), **summary}
+    )
     seconds = [r["epoch_seconds"] for r in trainer.history]
-    write_json(Path("logs") / f"train_{arch}.json", {
-        "epoch_seconds": seconds, "mean_epoch_seconds": sum(seconds) / len(seconds),
-        "train_tokens_per_second": [r["train_tokens_per_second"] for r in trainer.history]})
-    print(f"train: {arch}: best valid loss {summary['best_valid_loss']:.3f} "
-          f"(ppl {math.exp(summary['best_valid_loss']):.2f}) at epoch {summary['best_epoch']}")
+    write_json(
+        Path("logs") / f"train_{arch}.json",
+        {
+            "epoch_seconds": seconds,
+            "mean_epoch_seconds": sum(seconds) / len(seconds),
+            "train_tokens_per_second": [r["train_tokens_per_second"] for r in trainer.history],
+        },
+    )
+    print(
+        f"train: {arch}: best valid loss {summary['best_valid_loss']:.3f} "
+        f"(ppl {math.exp(summary['best_valid_loss']):.2f}) at epoch {summary['best_epoch']}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def mirror() -> Path:
 
 @pytest.fixture(scope="session")
 def raw_dir(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real train/val files, downloaded once from the mirror through the download stage's code."""
+    """The real train/val files, fetched once from the mirror by the download stage's code."""
     from nmt.download import download
 
     dest = tmp_path_factory.mktemp("raw")
@@ -38,7 +38,7 @@ def default_params():
 
 
 def random_pairs(n: int, vocab: int, seed: int = 0, max_len: int = 12) -> ParallelData:
-    """Tiny corpus where the target is a deterministic function of the source, so it is learnable."""
+    """Tiny corpus whose target is a deterministic function of the source: learnable."""
     rng = np.random.default_rng(seed)
     src, trg = [], []
     for _ in range(n):

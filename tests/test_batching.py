@@ -46,14 +46,17 @@ def test_evaluation_order_is_fixed_and_sorted():
 
 
 def test_reverse_src_keeps_sos_and_eos():
-    data = ParallelData([np.array([SOS_ID, 5, 6, 7, EOS_ID])], [np.array([SOS_ID, 9, EOS_ID])],
-                        reverse_src=True)
+    data = ParallelData(
+        [np.array([SOS_ID, 5, 6, 7, EOS_ID])], [np.array([SOS_ID, 9, EOS_ID])], reverse_src=True
+    )
     assert data.src[0].tolist() == [SOS_ID, 7, 6, 5, EOS_ID]
     assert data.trg[0].tolist() == [SOS_ID, 9, EOS_ID]
 
 
 def test_padding_ratio_counts_pads():
-    data = ParallelData([np.array([2, 4, 3]), np.array([2, 3])], [np.array([2, 3]), np.array([2, 3])])
+    data = ParallelData(
+        [np.array([2, 4, 3]), np.array([2, 3])], [np.array([2, 3]), np.array([2, 3])]
+    )
     # src 3x2 holds 5 real ids, trg 2x2 holds 4: 1 pad in 10 positions
     assert data.padding_ratio([np.array([0, 1])]) == pytest.approx(0.1)
 

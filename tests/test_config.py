@@ -15,7 +15,12 @@ def raw_params() -> dict:
 def test_defaults_reproduce_the_seed(default_params):
     lstm = default_params.model_params("lstm")
     assert (lstm.emb_dim, lstm.hid_dim, lstm.n_layers, lstm.dropout, lstm.reverse_src) == (
-        256, 512, 2, 0.5, True)
+        256,
+        512,
+        2,
+        0.5,
+        True,
+    )
     assert not default_params.model_params("gru").reverse_src
     attention = default_params.model_params("attention")
     assert (attention.attn_dim, attention.masked, attention.reverse_src) == (512, True, False)
@@ -32,18 +37,27 @@ def test_arch_section_overrides_shared_value():
     assert params.model_params("lstm").hid_dim == 512
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda p: p["model"].update(hid_dim=0), "model.hid_dim must be >= 1, got 0"),
-    (lambda p: p["model"].update(dropout=1.0), "model.dropout must be in [0, 1), got 1.0"),
-    (lambda p: p["train"].update(teacher_forcing=1.5), "train.teacher_forcing must be in [0, 1]"),
-    (lambda p: p["batch"].update(size=0), "batch.size must be >= 1, got 0"),
-    (lambda p: p["vocab"].update(min_freq=0), "vocab.min_freq must be >= 1, got 0"),
-    (lambda p: p["train"].update(epochs="ten"), "train.epochs must be of type int, got 'ten'"),
-    (lambda p: p["train"].update(lerning_rate=1), "unknown key 'train.lerning_rate'"),
-    (lambda p: p["model"].update(transformerx={"n_layers": 1}), "unknown architecture 'model.transformerx'"),
-    (lambda p: p["model"]["gru"].update(n_layers=2), "unknown key 'model.gru.n_layers'"),
-    (lambda p: p.pop("data"), "missing key 'data'"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda p: p["model"].update(hid_dim=0), "model.hid_dim must be >= 1, got 0"),
+        (lambda p: p["model"].update(dropout=1.0), "model.dropout must be in [0, 1), got 1.0"),
+        (
+            lambda p: p["train"].update(teacher_forcing=1.5),
+            "train.teacher_forcing must be in [0, 1]",
+        ),
+        (lambda p: p["batch"].update(size=0), "batch.size must be >= 1, got 0"),
+        (lambda p: p["vocab"].update(min_freq=0), "vocab.min_freq must be >= 1, got 0"),
+        (lambda p: p["train"].update(epochs="ten"), "train.epochs must be of type int, got 'ten'"),
+        (lambda p: p["train"].update(lerning_rate=1), "unknown key 'train.lerning_rate'"),
+        (
+            lambda p: p["model"].update(transformerx={"n_layers": 1}),
+            "unknown architecture 'model.transformerx'",
+        ),
+        (lambda p: p["model"]["gru"].update(n_layers=2), "unknown key 'model.gru.n_layers'"),
+        (lambda p: p.pop("data"), "missing key 'data'"),
+    ],
+)
 def test_bad_params_name_the_key(edit, message):
     raw = raw_params()
     edit(raw)
@@ -54,7 +68,9 @@ def test_bad_params_name_the_key(edit, message):
 
 
 def test_unknown_architecture_is_named(default_params):
-    with pytest.raises(ParamsError, match=r"unknown architecture 'rnn' \(known: lstm, gru, attention\)"):
+    with pytest.raises(
+        ParamsError, match=r"unknown architecture 'rnn' \(known: lstm, gru, attention\)"
+    ):
         default_params.model_params("rnn")
     assert ARCHS == ("lstm", "gru", "attention")
 

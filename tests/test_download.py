@@ -23,8 +23,14 @@ def test_file_url_mirror(mirror, tmp_path):
 
 def test_checksums_are_shipped_for_every_split():
     checksums = expected_checksums()
-    for split in ("train", "val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco",
-                  "test_2018_flickr"):
+    for split in (
+        "train",
+        "val",
+        "test_2016_flickr",
+        "test_2017_flickr",
+        "test_2017_mscoco",
+        "test_2018_flickr",
+    ):
         for lang in ("de", "en"):
             assert len(checksums[f"{split}.{lang}.gz"]) == 64
 
@@ -35,7 +41,7 @@ def test_checksum_mismatch_names_the_file_and_writes_nothing(mirror, tmp_path):
     (bad / "val.en.gz").chmod(0o644)
     (bad / "val.en.gz").write_bytes(gzip.compress(b"A tampered sentence.\n"))
     out = tmp_path / "raw"
-    with pytest.raises(NMTError, match="checksum mismatch for val.en.gz"):
+    with pytest.raises(NMTError, match=r"checksum mismatch for val\.en\.gz"):
         download(["val"], ("de", "en"), out, str(bad))
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -47,13 +53,15 @@ def test_missing_mirror_file_says_how_to_fix(tmp_path):
 
 def test_offline_error_says_how_to_set_the_mirror(tmp_path):
     # Nothing listens on port 9 of loopback: the connection is refused at once, as offline.
-    with pytest.raises(NMTError, match=f"could not fetch http://127.0.0.1:9/val.de.gz .*{MIRROR_ENV}"):
+    with pytest.raises(
+        NMTError, match=f"could not fetch http://127.0.0.1:9/val.de.gz .*{MIRROR_ENV}"
+    ):
         download(["val"], ("de",), tmp_path / "raw", "http://127.0.0.1:9")
     assert not (tmp_path / "raw").exists()
 
 
 def test_unknown_split_is_refused(mirror, tmp_path):
-    with pytest.raises(NMTError, match="no checksum is known for test_2099.de.gz"):
+    with pytest.raises(NMTError, match=r"no checksum is known for test_2099\.de\.gz"):
         download(["test_2099"], ("de",), tmp_path, str(mirror))
 
 

@@ -24,8 +24,9 @@ def batch(lengths=(6, 4, 2)):
     return src, torch.tensor(lengths), trg
 
 
-@pytest.mark.parametrize(("arch", "count"), [
-    ("lstm", 13_898_501), ("gru", 14_219_781), ("attention", 20_518_405)])
+@pytest.mark.parametrize(
+    ("arch", "count"), [("lstm", 13_898_501), ("gru", 14_219_781), ("attention", 20_518_405)]
+)
 def test_parameter_counts_of_the_seed_models(default_params, arch, count):
     model = build_model(default_params.model_params(arch), 7853, 5893)
     assert model.n_parameters() == count
@@ -51,7 +52,9 @@ def test_loss_ignores_padding_and_equals_reference(arch):
     forcing = torch.tensor([True, False, True, True, False, True, True])
     logits = model.project(model.decode_features(src, src_len, trg, forcing))
     reference = F.cross_entropy(logits.reshape(-1, 15), trg[1:].reshape(-1), ignore_index=PAD_ID)
-    assert model.loss(src, src_len, trg, forcing).item() == pytest.approx(reference.item(), rel=1e-6)
+    assert model.loss(src, src_len, trg, forcing).item() == pytest.approx(
+        reference.item(), rel=1e-6
+    )
 
 
 def test_teacher_forcing_changes_inputs_only_where_drawn():
@@ -107,7 +110,9 @@ def test_split_attention_projection_equals_the_concatenated_linear():
 def test_initialisation_follows_the_papers():
     lstm = tiny("lstm")
     assert all(p.abs().max() <= 0.08 for p in lstm.parameters())
-    attention = build_model(ModelParams(arch="attention", emb_dim=64, hid_dim=64, dropout=0.5), 50, 50)
+    attention = build_model(
+        ModelParams(arch="attention", emb_dim=64, hid_dim=64, dropout=0.5), 50, 50
+    )
     biases = [p for n, p in attention.named_parameters() if "bias" in n]
     weights = [p for n, p in attention.named_parameters() if "bias" not in n]
     assert all((b == 0).all() for b in biases)

@@ -1,4 +1,4 @@
-"""End to end: the real `dvc repro` in a fresh git + DVC repository, on the real data, tiny models."""
+"""End to end: the real `dvc repro` in a fresh git + DVC repo, on the real data, tiny models."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ TINY = {
 
 
 def merge(base: dict, over: dict) -> dict:
-    return {k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-            for k, v in {**base, **over}.items()}
+    return {
+        k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        for k, v in {**base, **over}.items()
+    }
 
 
 def run(project: Path, env: dict, *args: str) -> str:
@@ -46,13 +48,21 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(ROOT / name, project / name)
     for folder in ("stages", "src"):
-        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "MULTI30K_MIRROR": str(mirror), "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",
-           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org"}
+    env = {
+        **os.environ,
+        "MULTI30K_MIRROR": str(mirror),
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.org",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.org",
+    }
     run(project, env, "git", "init", "-q")
     run(project, env, "dvc", "init", "-q")
     run(project, env, "git", "add", "-A")
@@ -62,15 +72,24 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
 
 def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     root, env = project
-    every = {"download", "tokenize", "vocab", "numericalize",
-             "train@lstm", "train@gru", "train@attention"}
+    every = {
+        "download",
+        "tokenize",
+        "vocab",
+        "numericalize",
+        "train@lstm",
+        "train@gru",
+        "train@attention",
+    }
     assert stages_run(run(root, env, "dvc", "repro")) == every
 
     data = json.loads((root / "metrics/data.json").read_text())
     assert data["vocab_size"] == {"de": 7853, "en": 5893}
     assert data["splits"]["train"]["pairs"] == 29000
     assert 0 < data["train_padding_ratio"] < 0.2
-    hashes = tuple(vocab_hash(load_vocab(root / f"data/vocab/{lang}.parquet")) for lang in ("de", "en"))
+    hashes = tuple(
+        vocab_hash(load_vocab(root / f"data/vocab/{lang}.parquet")) for lang in ("de", "en")
+    )
     for arch in ("lstm", "gru", "attention"):
         model, saved = load_model(root / f"models/{arch}.pt", hashes, arch)
         metrics = json.loads((root / f"metrics/train_{arch}.json").read_text())
@@ -89,7 +108,13 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert stages_run(out) == {"train@attention"}
 
     out = run(root, env, "dvc", "exp", "run", "-S", "vocab.min_freq=3")
-    assert stages_run(out) == {"vocab", "numericalize", "train@lstm", "train@gru", "train@attention"}
+    assert stages_run(out) == {
+        "vocab",
+        "numericalize",
+        "train@lstm",
+        "train@gru",
+        "train@attention",
+    }
     assert json.loads((root / "metrics/data.json").read_text())["vocab_size"]["de"] < 7853
 
     diff = run(root, env, "dvc", "metrics", "diff", "--json")

@@ -6,9 +6,11 @@ from nmt.tokenization import read_parallel, tokenize, tokenize_split
 
 def test_tokenize_lowercases_after_splitting():
     assert tokenize(["Zwei Männer stehen am Herd."], "de") == [
-        ["zwei", "männer", "stehen", "am", "herd", "."]]
+        ["zwei", "männer", "stehen", "am", "herd", "."]
+    ]
     assert tokenize(["A man's dog, running."], "en") == [
-        ["a", "man", "'s", "dog", ",", "running", "."]]
+        ["a", "man", "'s", "dog", ",", "running", "."]
+    ]
 
 
 def write_pair(path, de: bytes, en: bytes):
@@ -43,7 +45,7 @@ def test_non_utf8_is_named(tmp_path):
 
 def test_empty_and_missing_files(tmp_path):
     write_pair(tmp_path, b"", b"")
-    with pytest.raises(NMTError, match="train.de is empty"):
+    with pytest.raises(NMTError, match=r"train\.de is empty"):
         read_parallel(tmp_path, "train", "de", "en")
     with pytest.raises(NMTError, match=r"val.de not found: run `dvc repro download` first"):
         read_parallel(tmp_path, "val", "de", "en")

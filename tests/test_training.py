@@ -14,9 +14,19 @@ VALID = random_pairs(40, vocab=24, seed=2)
 def make_trainer(run_dir, arch="gru", epochs=2, lr=3e-3) -> Trainer:
     seed_everything(5)
     extra = {"attn_dim": 16} if arch == "attention" else {}
-    model = build_model(ModelParams(arch=arch, emb_dim=16, hid_dim=24, dropout=0.1, **extra), 24, 24)
-    return Trainer(model, TRAIN, VALID, TrainParams(epochs=epochs, lr=lr), BatchParams(size=32),
-                   seed=5, run_dir=run_dir, fingerprint="tiny")
+    model = build_model(
+        ModelParams(arch=arch, emb_dim=16, hid_dim=24, dropout=0.1, **extra), 24, 24
+    )
+    return Trainer(
+        model,
+        TRAIN,
+        VALID,
+        TrainParams(epochs=epochs, lr=lr),
+        BatchParams(size=32),
+        seed=5,
+        run_dir=run_dir,
+        fingerprint="tiny",
+    )
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru", "attention"])
@@ -55,7 +65,9 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     assert resumed.restore() and resumed.epoch == 1
     resumed.fit()
     keys = ("train_loss", "valid_loss")
-    assert [[r[k] for k in keys] for r in resumed.history] == [[r[k] for k in keys] for r in whole.history]
+    assert [[r[k] for k in keys] for r in resumed.history] == [
+        [r[k] for k in keys] for r in whole.history
+    ]
     for name, tensor in whole.best_state().items():
         assert torch.equal(tensor, resumed.best_state()[name]), name
 
@@ -79,7 +91,10 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):
         return loss * float("nan") if trainer.epoch == 1 else loss
 
     trainer.model.loss = poisoned
-    with pytest.raises(NMTError, match=r"training loss became nan in epoch 2, batch 1; stopped, "
-                                       r"keeping the checkpoints of epoch 1"):
+    with pytest.raises(
+        NMTError,
+        match=r"training loss became nan in epoch 2, batch 1; stopped, "
+        r"keeping the checkpoints of epoch 1",
+    ):
         trainer.fit()
     assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1

@@ -20,10 +20,10 @@ from nmt import PAD_ID, NMTError
 
 @dataclass
 class Batch:
-    src: torch.Tensor      # [src_len, B] ids, padded with <pad>, longest source first
+    src: torch.Tensor  # [src_len, B] ids, padded with <pad>, longest source first
     src_len: torch.Tensor  # [B] true source lengths, on the CPU as packing requires
-    trg: torch.Tensor      # [trg_len, B] ids, <sos> ... <eos> then <pad>
-    index: np.ndarray      # [B] the examples' positions in their dataset
+    trg: torch.Tensor  # [trg_len, B] ids, <sos> ... <eos> then <pad>
+    index: np.ndarray  # [B] the examples' positions in their dataset
 
     @property
     def n_trg_tokens(self) -> int:
@@ -47,8 +47,9 @@ class ParallelData:
         if reverse_src:  # reverse the words, keep <sos> first and <eos> last
             src = [np.concatenate([s[:1], s[-2:0:-1], s[-1:]]) for s in src]
         self.src, self.trg = src, trg
-        self.lengths = np.array([(len(s), len(t)) for s, t in zip(src, trg, strict=True)],
-                                dtype=np.int64).reshape(-1, 2)
+        self.lengths = np.array(
+            [(len(s), len(t)) for s, t in zip(src, trg, strict=True)], dtype=np.int64
+        ).reshape(-1, 2)
 
     @classmethod
     def load(cls, path: Path, reverse_src: bool = False, limit: int = 0) -> ParallelData:
@@ -57,14 +58,18 @@ class ParallelData:
         frame = pd.read_parquet(path)
         if limit:
             frame = frame.head(limit)
-        return cls([np.asarray(s) for s in frame["src"]], [np.asarray(t) for t in frame["trg"]],
-                   reverse_src)
+        return cls(
+            [np.asarray(s) for s in frame["src"]],
+            [np.asarray(t) for t in frame["trg"]],
+            reverse_src,
+        )
 
     def __len__(self) -> int:
         return len(self.src)
 
-    def batch_indices(self, batch_size: int, pool_factor: int = 100, seed: int | None = None,
-                      epoch: int = 0) -> list[np.ndarray]:
+    def batch_indices(
+        self, batch_size: int, pool_factor: int = 100, seed: int | None = None, epoch: int = 0
+    ) -> list[np.ndarray]:
         """Index groups for one epoch; `seed=None` gives a fixed, fully length-sorted order."""
         rng = None if seed is None else np.random.default_rng([seed, epoch])
         order = np.arange(len(self)) if rng is None else rng.permutation(len(self))
@@ -80,9 +85,12 @@ class ParallelData:
 
     def collate(self, index: np.ndarray) -> Batch:
         index = index[np.argsort(-self.lengths[index, 0], kind="stable")]
-        return Batch(src=pad([self.src[i] for i in index]),
-                     src_len=torch.from_numpy(self.lengths[index, 0].copy()),
-                     trg=pad([self.trg[i] for i in index]), index=index)
+        return Batch(
+            src=pad([self.src[i] for i in index]),
+            src_len=torch.from_numpy(self.lengths[index, 0].copy()),
+            trg=pad([self.trg[i] for i in index]),
+            index=index,
+        )
 
     def padding_ratio(self, groups: list[np.ndarray]) -> float:
         """Share of padding among all positions of the padded source and target tensors."""

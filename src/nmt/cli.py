@@ -22,6 +22,8 @@ def run_stage(main: Callable[[], None]) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print("interrupted: files written so far are complete; rerun the stage to continue",
-              file=sys.stderr)
+        print(
+            "interrupted: files written so far are complete; rerun the stage to continue",
+            file=sys.stderr,
+        )
         sys.exit(130)

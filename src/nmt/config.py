@@ -44,8 +44,12 @@ class DataParams:
     splits: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        _require("train" in self.splits and "val" in self.splits, "data.splits",
-                 "a list that includes 'train' and 'val'", list(self.splits))
+        _require(
+            "train" in self.splits and "val" in self.splits,
+            "data.splits",
+            "a list that includes 'train' and 'val'",
+            list(self.splits),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,12 @@ class TrainParams:
         _require(self.epochs >= 1, "train.epochs", ">= 1", self.epochs)
         _require(self.lr > 0, "train.lr", "> 0", self.lr)
         _require(self.clip > 0, "train.clip", "> 0", self.clip)
-        _require(0 <= self.teacher_forcing <= 1, "train.teacher_forcing", "in [0, 1]",
-                 self.teacher_forcing)
+        _require(
+            0 <= self.teacher_forcing <= 1,
+            "train.teacher_forcing",
+            "in [0, 1]",
+            self.teacher_forcing,
+        )
         _require(self.max_batches >= 0, "train.max_batches", ">= 0 (0 = all)", self.max_batches)
 
     def resume_key(self) -> dict[str, Any]:
@@ -129,8 +137,12 @@ def _check_type(value: Any, kind: Any, key: str) -> Any:
     if kind is int and isinstance(value, bool):
         raise ParamsError(f"params.yaml: {key} must be an integer, got {value!r}")
     if typing.get_origin(kind) is tuple:
-        _require(isinstance(value, list) and all(isinstance(v, str) for v in value), key,
-                 "a list of strings", value)
+        _require(
+            isinstance(value, list) and all(isinstance(v, str) for v in value),
+            key,
+            "a list of strings",
+            value,
+        )
         return tuple(value)
     if typing.get_origin(kind) is dict:
         _require(isinstance(value, dict), key, "a mapping", value)
@@ -145,8 +157,9 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     names = [f.name for f in fields(cls)]
     for key in raw:
         if key not in names:
-            raise ParamsError(f"params.yaml: unknown key '{where}.{key}' "
-                              f"(allowed: {', '.join(names)})")
+            raise ParamsError(
+                f"params.yaml: unknown key '{where}.{key}' (allowed: {', '.join(names)})"
+            )
     values = {}
     for f in fields(cls):
         if f.name in raw:
@@ -160,16 +173,21 @@ def _check_model_section(model: dict[str, Any]) -> None:
     for key, value in model.items():
         if isinstance(value, dict):
             if key not in ARCHS:
-                raise ParamsError(f"params.yaml: unknown architecture 'model.{key}' "
-                                  f"(known: {', '.join(ARCHS)})")
+                raise ParamsError(
+                    f"params.yaml: unknown architecture 'model.{key}' (known: {', '.join(ARCHS)})"
+                )
             allowed = ARCH_KEYS[key] | SHARED_MODEL_KEYS
             for sub in value:
                 if sub not in allowed:
-                    raise ParamsError(f"params.yaml: unknown key 'model.{key}.{sub}' "
-                                      f"(allowed: {', '.join(sorted(allowed))})")
+                    raise ParamsError(
+                        f"params.yaml: unknown key 'model.{key}.{sub}' "
+                        f"(allowed: {', '.join(sorted(allowed))})"
+                    )
         elif key not in SHARED_MODEL_KEYS:
-            raise ParamsError(f"params.yaml: unknown key 'model.{key}' "
-                              f"(allowed: {', '.join(sorted(SHARED_MODEL_KEYS | set(ARCHS)))})")
+            raise ParamsError(
+                f"params.yaml: unknown key 'model.{key}' "
+                f"(allowed: {', '.join(sorted(SHARED_MODEL_KEYS | set(ARCHS)))})"
+            )
 
 
 def parse_params(raw: Any) -> Params:
@@ -177,12 +195,18 @@ def parse_params(raw: Any) -> Params:
     known = {f.name for f in fields(Params)} | {"evaluate"}
     for key in raw:
         if key not in known:
-            raise ParamsError(f"params.yaml: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
+            raise ParamsError(
+                f"params.yaml: unknown key '{key}' (allowed: {', '.join(sorted(known))})"
+            )
     for key in ("seed", "data", "model"):
         if key not in raw:
             raise ParamsError(f"params.yaml: missing key '{key}'")
-    _require(isinstance(raw["seed"], int) and not isinstance(raw["seed"], bool), "seed",
-             "an integer", raw["seed"])
+    _require(
+        isinstance(raw["seed"], int) and not isinstance(raw["seed"], bool),
+        "seed",
+        "an integer",
+        raw["seed"],
+    )
     _require(isinstance(raw["model"], dict), "model", "a mapping", raw["model"])
     _check_model_section(raw["model"])
     params = Params(

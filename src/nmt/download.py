@@ -32,8 +32,10 @@ def resolve_source(default_url: str) -> str:
 
 
 def _offline_hint() -> str:
-    return (f"without internet access, set {MIRROR_ENV} to a folder or URL base holding the "
-            f"Multi30k task1 raw files, e.g. export {MIRROR_ENV}=../shared/multi30k")
+    return (
+        f"without internet access, set {MIRROR_ENV} to a folder or URL base holding the "
+        f"Multi30k task1 raw files, e.g. export {MIRROR_ENV}=../shared/multi30k"
+    )
 
 
 def fetch_bytes(source: str, name: str) -> bytes:
@@ -55,16 +57,21 @@ def fetch_bytes(source: str, name: str) -> bytes:
 def verified_text(name: str, payload: bytes, expected: str, source: str) -> str:
     digest = hashlib.sha256(payload).hexdigest()
     if digest != expected:
-        raise NMTError(f"checksum mismatch for {name} from {source}: expected {expected}, "
-                       f"got {digest}; the file is damaged or not the official release")
+        raise NMTError(
+            f"checksum mismatch for {name} from {source}: expected {expected}, "
+            f"got {digest}; the file is damaged or not the official release"
+        )
     try:
         return gzip.decompress(payload).decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise NMTError(f"{name} from {source} could not be decompressed as UTF-8 text: {err}") from None
+        raise NMTError(
+            f"{name} from {source} could not be decompressed as UTF-8 text: {err}"
+        ) from None
 
 
-def download(splits: list[str] | tuple[str, ...], langs: tuple[str, ...], dest: Path,
-             source: str) -> list[Path]:
+def download(
+    splits: list[str] | tuple[str, ...], langs: tuple[str, ...], dest: Path, source: str
+) -> list[Path]:
     """Fetch and verify every file first, then write them: a failure leaves nothing behind."""
     checksums = expected_checksums()
     texts = {}
@@ -72,10 +79,13 @@ def download(splits: list[str] | tuple[str, ...], langs: tuple[str, ...], dest: 
         for lang in langs:
             name = f"{split}.{lang}.gz"
             if name not in checksums:
-                raise NMTError(f"no checksum is known for {name}: Multi30k task1 has no such "
-                               f"file (check data.splits and the languages in params.yaml)")
+                raise NMTError(
+                    f"no checksum is known for {name}: Multi30k task1 has no such "
+                    f"file (check data.splits and the languages in params.yaml)"
+                )
             texts[name[: -len(".gz")]] = verified_text(
-                name, fetch_bytes(source, name), checksums[name], source)
+                name, fetch_bytes(source, name), checksums[name], source
+            )
     written = []
     for name, text in texts.items():
         write_text(dest / name, text)

@@ -36,12 +36,16 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
-def read_parallel(raw_dir: Path, split: str, src_lang: str, trg_lang: str) -> tuple[list[str], list[str]]:
+def read_parallel(
+    raw_dir: Path, split: str, src_lang: str, trg_lang: str
+) -> tuple[list[str], list[str]]:
     src = read_lines(raw_dir / f"{split}.{src_lang}")
     trg = read_lines(raw_dir / f"{split}.{trg_lang}")
     if len(src) != len(trg):
-        raise NMTError(f"split {split!r} is misaligned: {len(src)} {src_lang} lines "
-                       f"but {len(trg)} {trg_lang} lines")
+        raise NMTError(
+            f"split {split!r} is misaligned: {len(src)} {src_lang} lines "
+            f"but {len(trg)} {trg_lang} lines"
+        )
     return src, trg
 
 

@@ -62,7 +62,7 @@ class Trainer:
     seed: int
     run_dir: Path
     fingerprint: str  # settings but train.epochs: more epochs continue a finished run
-    epoch: int = 0    # epochs completed
+    epoch: int = 0  # epochs completed
     best_valid: float = math.inf
     best_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -84,8 +84,11 @@ class Trainer:
         if not self.last_path.is_file():
             return False
         state = torch.load(self.last_path, map_location="cpu", weights_only=False)
-        if (state["fingerprint"] != self.fingerprint or state["epoch"] > self.params.epochs
-                or not self.best_path.is_file()):
+        if (
+            state["fingerprint"] != self.fingerprint
+            or state["epoch"] > self.params.epochs
+            or not self.best_path.is_file()
+        ):
             print(f"train: {self.last_path} is from other settings; starting afresh")
             return False
         self.model.load_state_dict(state["model"])
@@ -98,43 +101,60 @@ class Trainer:
         return True
 
     def _save_last(self) -> None:
-        save_torch(self.last_path, {
-            "fingerprint": self.fingerprint, "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "teacher_forcing_rng": self.teacher_forcing_rng.get_state(),
-            "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "history": self.history,
-            "best_valid": self.best_valid, "best_epoch": self.best_epoch})
+        save_torch(
+            self.last_path,
+            {
+                "fingerprint": self.fingerprint,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "teacher_forcing_rng": self.teacher_forcing_rng.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": self.epoch,
+                "history": self.history,
+                "best_valid": self.best_valid,
+                "best_epoch": self.best_epoch,
+            },
+        )
 
     def train_epoch(self) -> tuple[float, int]:
         """One pass over the (bucketed, shuffled) training batches: mean loss per token, tokens."""
         self.model.train()
-        groups = self.train_data.batch_indices(self.batch.size, self.batch.pool_factor, self.seed,
-                                               self.epoch)
+        groups = self.train_data.batch_indices(
+            self.batch.size, self.batch.pool_factor, self.seed, self.epoch
+        )
         if self.params.max_batches:
             groups = groups[: self.params.max_batches]
         total, tokens, start = 0.0, 0, time.perf_counter()
-        bar = tqdm(groups, desc=f"epoch {self.epoch + 1}", unit="batch", disable=not show_progress())
+        bar = tqdm(
+            groups, desc=f"epoch {self.epoch + 1}", unit="batch", disable=not show_progress()
+        )
         for number, index in enumerate(bar, start=1):
             batch = self.train_data.collate(index)
-            teacher_force = (torch.rand(batch.trg.shape[0], generator=self.teacher_forcing_rng)
-                             < self.params.teacher_forcing)
+            teacher_force = (
+                torch.rand(batch.trg.shape[0], generator=self.teacher_forcing_rng)
+                < self.params.teacher_forcing
+            )
             loss = self.model.loss(batch.src, batch.src_len, batch.trg, teacher_force)
             if not torch.isfinite(loss):
-                raise NMTError(f"training loss became {loss.item()} in epoch {self.epoch + 1}, "
-                               f"batch {number}; stopped, keeping the checkpoints of epoch "
-                               f"{self.epoch} in {self.run_dir}; try a lower train.lr")
+                raise NMTError(
+                    f"training loss became {loss.item()} in epoch {self.epoch + 1}, "
+                    f"batch {number}; stopped, keeping the checkpoints of epoch "
+                    f"{self.epoch} in {self.run_dir}; try a lower train.lr"
+                )
             self.optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params.clip)
             self.optimizer.step()
             n = batch.n_trg_tokens
             total, tokens = total + loss.item() * n, tokens + n
-            bar.set_postfix(loss=f"{total / tokens:.3f}",
-                            tok_s=f"{tokens / (time.perf_counter() - start):.0f}")
+            bar.set_postfix(
+                loss=f"{total / tokens:.3f}", tok_s=f"{tokens / (time.perf_counter() - start):.0f}"
+            )
         return total / tokens, tokens
 
-    def fit(self, on_epoch: Callable[[dict[str, float]], None] = lambda record: None
-            ) -> dict[str, Any]:
+    def fit(
+        self, on_epoch: Callable[[dict[str, float]], None] = lambda record: None
+    ) -> dict[str, Any]:
         """Train the remaining epochs; `on_epoch` gets each epoch's record (for dvclive)."""
         if self.epoch == 0:
             torch.manual_seed(self.seed)  # dropout draws from here; a resumed run restored them
@@ -147,17 +167,28 @@ class Trainer:
             if valid_loss < self.best_valid:
                 self.best_valid, self.best_epoch = valid_loss, self.epoch
                 save_torch(self.best_path, self.model.state_dict())
-            record = {"epoch": self.epoch, "train_loss": train_loss,
-                      "train_ppl": math.exp(train_loss), "valid_loss": valid_loss,
-                      "valid_ppl": math.exp(valid_loss), "epoch_seconds": seconds,
-                      "train_tokens_per_second": tokens / seconds}
+            record = {
+                "epoch": self.epoch,
+                "train_loss": train_loss,
+                "train_ppl": math.exp(train_loss),
+                "valid_loss": valid_loss,
+                "valid_ppl": math.exp(valid_loss),
+                "epoch_seconds": seconds,
+                "train_tokens_per_second": tokens / seconds,
+            }
             self.history.append(record)
             self._save_last()
             on_epoch(record)
-            print(f"train: epoch {self.epoch}: train loss {train_loss:.3f}, valid loss "
-                  f"{valid_loss:.3f} (ppl {math.exp(valid_loss):.2f}), {seconds:.0f}s")
-        return {"best_epoch": self.best_epoch, "best_valid_loss": self.best_valid,
-                "best_valid_ppl": math.exp(self.best_valid), "epochs": self.epoch}
+            print(
+                f"train: epoch {self.epoch}: train loss {train_loss:.3f}, valid loss "
+                f"{valid_loss:.3f} (ppl {math.exp(valid_loss):.2f}), {seconds:.0f}s"
+            )
+        return {
+            "best_epoch": self.best_epoch,
+            "best_valid_loss": self.best_valid,
+            "best_valid_ppl": math.exp(self.best_valid),
+            "epochs": self.epoch,
+        }
 
     def best_state(self) -> dict[str, torch.Tensor]:
         return torch.load(self.best_path, map_location="cpu", weights_only=True)

@@ -17,10 +17,13 @@ from nmt.io import write_parquet
 def build_vocab(sentences: Iterable[Iterable[str]], min_freq: int) -> pd.DataFrame:
     """Rows in id order: `token` and its training-set `freq` (0 for the specials)."""
     counts = Counter(token for sentence in sentences for token in sentence)
-    kept = sorted((t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
-                  key=lambda t: (-counts[t], t))
-    return pd.DataFrame({"token": [*SPECIALS, *kept],
-                         "freq": [0] * len(SPECIALS) + [counts[t] for t in kept]})
+    kept = sorted(
+        (t for t, c in counts.items() if c >= min_freq and t not in SPECIALS),
+        key=lambda t: (-counts[t], t),
+    )
+    return pd.DataFrame(
+        {"token": [*SPECIALS, *kept], "freq": [0] * len(SPECIALS) + [counts[t] for t in kept]}
+    )
 
 
 def save_vocab(path: Path, vocab: pd.DataFrame) -> None:
@@ -44,5 +47,7 @@ def vocab_hash(tokens: list[str]) -> str:
 def numericalize(sentences: Iterable[list[str]], tokens: list[str]) -> list[np.ndarray]:
     """Token ids framed by <sos> and <eos>; unknown tokens map to <unk>."""
     stoi = {token: i for i, token in enumerate(tokens)}
-    return [np.array([SOS_ID, *(stoi.get(t, UNK_ID) for t in sentence), EOS_ID], dtype=np.int32)
-            for sentence in sentences]
+    return [
+        np.array([SOS_ID, *(stoi.get(t, UNK_ID) for t in sentence), EOS_ID], dtype=np.int32)
+        for sentence in sentences
+    ]

@@ -21,9 +21,9 @@ from nmt.models.base import Seq2Seq, init_normal_, pack
 
 @dataclass
 class EncoderMemory:
-    outputs: torch.Tensor       # [L, B, 2 * hid_dim], zeros at padded positions
-    keys: torch.Tensor          # [L, B, attn_dim], W_h h_j + b
-    mask: torch.Tensor | None   # [L, B], True at real tokens; None attends to padding too
+    outputs: torch.Tensor  # [L, B, 2 * hid_dim], zeros at padded positions
+    keys: torch.Tensor  # [L, B, attn_dim], W_h h_j + b
+    mask: torch.Tensor | None  # [L, B], True at real tokens; None attends to padding too
 
 
 class AttentionSeq2Seq(Seq2Seq):
@@ -32,7 +32,9 @@ class AttentionSeq2Seq(Seq2Seq):
         self.hid_dim, self.masked = p.hid_dim, p.masked
         self.src_embedding = nn.Embedding(src_vocab, p.emb_dim)
         self.encoder = nn.GRU(p.emb_dim, p.hid_dim, bidirectional=True)
-        self.bridge = nn.Linear(2 * p.hid_dim, p.hid_dim)  # final fwd/bwd states -> decoder's initial
+        self.bridge = nn.Linear(
+            2 * p.hid_dim, p.hid_dim
+        )  # final fwd/bwd states -> decoder's initial
         self.attention = nn.Linear(p.hid_dim + 2 * p.hid_dim, p.attn_dim)  # W over [s; h_j]
         self.energy = nn.Linear(p.attn_dim, 1, bias=False)  # v
         self.trg_embedding = nn.Embedding(trg_vocab, p.emb_dim)
@@ -41,7 +43,9 @@ class AttentionSeq2Seq(Seq2Seq):
         self.dropout = nn.Dropout(p.dropout)
         init_normal_(self)
 
-    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, EncoderMemory]:
+    def encode(
+        self, src: torch.Tensor, src_len: torch.Tensor
+    ) -> tuple[torch.Tensor, EncoderMemory]:
         packed, hidden = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         outputs, _ = pad_packed_sequence(packed, total_length=src.shape[0])
         state = torch.tanh(self.bridge(torch.cat([hidden[-2], hidden[-1]], 1)))
@@ -57,8 +61,9 @@ class AttentionSeq2Seq(Seq2Seq):
             scores = scores.masked_fill(~memory.mask, float("-inf"))
         return torch.softmax(scores, dim=0)
 
-    def decode_step(self, token: torch.Tensor, state: torch.Tensor, memory: EncoderMemory
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def decode_step(
+        self, token: torch.Tensor, state: torch.Tensor, memory: EncoderMemory
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         embedded = self.dropout(self.trg_embedding(token))
         weights = self.attend(state, memory)
         context = torch.einsum("lb,lbh->bh", weights, memory.outputs)

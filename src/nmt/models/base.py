@@ -30,8 +30,9 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def decode_step(self, token: torch.Tensor, state: Any, memory: Any
-                    ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+    def decode_step(
+        self, token: torch.Tensor, state: Any, memory: Any
+    ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
         raise NotImplementedError
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
@@ -40,8 +41,13 @@ class Seq2Seq(nn.Module):
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def decode_features(self, src: torch.Tensor, src_len: torch.Tensor, trg: torch.Tensor,
-                        teacher_force: torch.Tensor) -> torch.Tensor:
+    def decode_features(
+        self,
+        src: torch.Tensor,
+        src_len: torch.Tensor,
+        trg: torch.Tensor,
+        teacher_force: torch.Tensor,
+    ) -> torch.Tensor:
         """Features `[trg_len - 1, B, F]` for predicting trg[1:].
 
         teacher_force[t - 1] says whether step t + 1 reads the gold token trg[t] or the
@@ -63,8 +69,13 @@ class Seq2Seq(nn.Module):
                     token = self.project(step).argmax(-1)
         return torch.stack(features)
 
-    def loss(self, src: torch.Tensor, src_len: torch.Tensor, trg: torch.Tensor,
-             teacher_force: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        src: torch.Tensor,
+        src_len: torch.Tensor,
+        trg: torch.Tensor,
+        teacher_force: torch.Tensor,
+    ) -> torch.Tensor:
         """Mean cross-entropy over the non-padded target tokens."""
         features = self.decode_features(src, src_len, trg, teacher_force)
         gold = trg[1:]

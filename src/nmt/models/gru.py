@@ -25,8 +25,9 @@ class GRUSeq2Seq(Seq2Seq):
         _, hidden = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         return hidden, hidden[0]  # decoder state [1, B, H] and context [B, H]
 
-    def decode_step(self, token: torch.Tensor, state: torch.Tensor, context: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def decode_step(
+        self, token: torch.Tensor, state: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, None]:
         embedded = self.dropout(self.trg_embedding(token))
         output, state = self.decoder(torch.cat([embedded, context], 1).unsqueeze(0), state)
         return torch.cat([embedded, output[0], context], 1), state, None
