@@ -23,7 +23,7 @@ repro: install
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
 test: install
-	$(BIN)/ruff check src stages tests
+	$(BIN)/ruff check src stages tests bench
 	$(BIN)/python -m pytest -q
 
 clean:

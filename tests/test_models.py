@@ -5,6 +5,8 @@ import torch.nn.functional as F
 from nmt import PAD_ID
 from nmt.config import ModelParams
 from nmt.models import build_model
+from nmt.models.base import LinearCrossEntropy, teacher_forced_runs
+from nmt.reference import reference_loss
 
 TINY = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0}
 
@@ -33,37 +35,106 @@ def test_parameter_counts_of_the_seed_models(default_params, arch, count):
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru", "attention"])
-@pytest.mark.parametrize("forcing", [True, False])
-def test_forward_shapes(arch, forcing):
+def test_decode_shapes(arch):
     model = tiny(arch)
     src, src_len, trg = batch()
-    features = model.decode_features(src, src_len, trg, torch.full((7,), forcing))
-    width = {"lstm": 12, "gru": 8 + 2 * 12, "attention": 12 + 2 * 12 + 8}[arch]
-    assert features.shape == (6, 3, width)
-    assert model.project(features).shape == (6, 3, 15)
-    loss = model.loss(src, src_len, trg, torch.full((7,), forcing))
-    assert loss.shape == () and torch.isfinite(loss)
+    state, memory = model.encode(src, src_len)
+    features, _, weights = model.decode(trg[:4], state, memory)
+    width = {"lstm": 12, "gru": 8 + 12, "attention": 12 + 2 * 12 + 8}[arch]
+    assert features.shape == (4, 3, width)
+    columns = torch.tensor([0, 2, 1])
+    assert model.project(features[0], memory, columns).shape == (3, 15)
+    assert (weights is None) == (arch != "attention")
+    if weights is not None:
+        assert weights.shape == (4, 6, 3)
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru", "attention"])
-def test_loss_ignores_padding_and_equals_reference(arch):
+def test_decoding_a_run_equals_decoding_step_by_step(arch):
     model = tiny(arch)
     src, src_len, trg = batch()
-    forcing = torch.tensor([True, False, True, True, False, True, True])
-    logits = model.project(model.decode_features(src, src_len, trg, forcing))
-    reference = F.cross_entropy(logits.reshape(-1, 15), trg[1:].reshape(-1), ignore_index=PAD_ID)
-    assert model.loss(src, src_len, trg, forcing).item() == pytest.approx(
-        reference.item(), rel=1e-6
-    )
+    state, memory = model.encode(src, src_len)
+    whole, whole_state, _ = model.decode(trg[:5], state, memory)
+    steps = []
+    for token in trg[:5]:
+        features, state, _ = model.decode(token.unsqueeze(0), state, memory)
+        steps.append(features[0])
+    assert torch.allclose(whole, torch.stack(steps), atol=1e-6)
+    for a, b in zip(
+        torch.utils._pytree.tree_leaves(whole_state),
+        torch.utils._pytree.tree_leaves(state),
+        strict=True,
+    ):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_teacher_forcing_changes_inputs_only_where_drawn():
-    model = tiny("gru")
+def test_teacher_forced_runs_end_where_a_prediction_is_fed_back():
+    forcing = torch.tensor([True, False, True, True, False, False, True])
+    # steps 0..6; steps 1, 4 and 5 feed their prediction to the next step
+    assert teacher_forced_runs(forcing, 7) == [(0, 2), (2, 5), (5, 6), (6, 7)]
+    assert teacher_forced_runs(torch.ones(7, dtype=torch.bool), 7) == [(0, 7)]
+    assert teacher_forced_runs(torch.zeros(7, dtype=torch.bool), 3) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_linear_cross_entropy_reuses_known_logits_and_matches_autograd():
+    torch.manual_seed(0)
+    features = torch.randn(5, 4, requires_grad=True)
+    weight = torch.randn(6, 4, requires_grad=True)
+    targets = torch.tensor([0, 5, 2, 2, 1])
+    for bias in (torch.randn(6, requires_grad=True), torch.randn(5, 6, requires_grad=True)):
+        logits = features @ weight.t() + bias
+        expected = F.cross_entropy(logits, targets, reduction="sum")
+        want = torch.autograd.grad(expected, (features, weight, bias))
+        # wrong values in the known rows would show: they are reused, not recomputed
+        got = LinearCrossEntropy.apply(features, weight, bias, targets, logits[:2].detach())
+        assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+        for g, w in zip(torch.autograd.grad(got, (features, weight, bias)), want, strict=True):
+            assert torch.allclose(g, w, atol=1e-6)
+        shifted = LinearCrossEntropy.apply(features, weight, bias, targets, logits[:2].detach() * 2)
+        assert shifted.item() != pytest.approx(expected.item(), rel=1e-3)
+
+
+def sharpened(arch: str, **over) -> torch.nn.Module:
+    """A tiny model with large weights: predictions differ from gold, so feedback matters."""
+    model = tiny(arch, **over)
+    for param in model.parameters():
+        torch.nn.init.normal_(param, std=0.5)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("arch", "over"),
+    [("lstm", {}), ("gru", {}), ("attention", {}), ("attention", {"masked": False})],
+)
+@pytest.mark.parametrize("forcing", ["on", "off", "mixed"])
+def test_loss_and_gradients_equal_the_seed_loop(arch, over, forcing):
+    """Our step computes the seed's function: same loss and gradients as nmt.reference."""
+    model = sharpened(arch, **over)
+    torch.manual_seed(1)
+    src, src_len, trg = batch((6, 5, 4, 2))
+    trg = torch.randint(4, 15, (9, 4))
+    trg[6:, 1], trg[3:, 3] = PAD_ID, PAD_ID
+    teacher_force = {
+        "on": torch.ones(9, dtype=torch.bool),
+        "off": torch.zeros(9, dtype=torch.bool),
+        "mixed": torch.tensor([True, False, True, True, False, False, True, False, True]),
+    }[forcing]
+    params = list(model.parameters())
+    ours = model.loss(src, src_len, trg, teacher_force)
+    ours_grads = torch.autograd.grad(ours, params)
+    seed = reference_loss(model, src, src_len, trg, teacher_force)
+    seed_grads = torch.autograd.grad(seed, params)
+    assert ours.item() == pytest.approx(seed.item(), rel=1e-5)
+    for (name, _), a, b in zip(model.named_parameters(), ours_grads, seed_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
+
+
+def test_feeding_back_predictions_changes_the_loss():
+    model = sharpened("gru")
     src, src_len, trg = batch()
-    forced = model.decode_features(src, src_len, trg, torch.ones(7, dtype=torch.bool))
-    free = model.decode_features(src, src_len, trg, torch.zeros(7, dtype=torch.bool))
-    assert torch.equal(forced[0], free[0])  # step 1 always reads <sos>
-    assert not torch.allclose(forced[1:], free[1:])
+    forced = model.loss(src, src_len, trg, torch.ones(7, dtype=torch.bool))
+    free = model.loss(src, src_len, trg, torch.zeros(7, dtype=torch.bool))
+    assert forced.item() != pytest.approx(free.item(), rel=1e-3)
 
 
 def per_sentence(state) -> torch.Tensor:
@@ -82,18 +153,23 @@ def test_encoder_skips_padding(arch):
     assert torch.allclose(per_sentence(padded)[1], per_sentence(alone)[0], atol=1e-6)
 
 
+def query(model, state: torch.Tensor) -> torch.Tensor:
+    """W_s s: the decoder state's half of the attention's Linear over [s; h_j]."""
+    return state @ model.attention.weight[:, : model.hid_dim].t()
+
+
 def test_attention_weights_sum_to_one_and_skip_padding():
     model = tiny("attention")
     src, src_len, _ = batch()
     state, memory = model.encode(src, src_len)
-    weights = model.attend(state, memory)
+    weights = model.attend(query(model, state), memory)
     assert weights.shape == (6, 3)
     assert torch.allclose(weights.sum(0), torch.ones(3))
     assert (weights[src == PAD_ID] == 0).all()
     assert (weights[src != PAD_ID] > 0).all()
     unmasked = tiny("attention", masked=False)
     state, memory = unmasked.encode(src, src_len)
-    assert (unmasked.attend(state, memory)[src == PAD_ID] > 0).all()
+    assert (unmasked.attend(query(unmasked, state), memory)[src == PAD_ID] > 0).all()
 
 
 def test_split_attention_projection_equals_the_concatenated_linear():
@@ -104,7 +180,8 @@ def test_split_attention_projection_equals_the_concatenated_linear():
     repeated = state.unsqueeze(0).expand(src.shape[0], -1, -1)
     energy = torch.tanh(model.attention(torch.cat([repeated, memory.outputs], 2)))
     scores = model.energy(energy).squeeze(2).masked_fill(src == PAD_ID, -1e10)
-    assert torch.allclose(model.attend(state, memory), torch.softmax(scores, 0), atol=1e-6)
+    weights = model.attend(query(model, state), memory)
+    assert torch.allclose(weights, torch.softmax(scores, 0), atol=1e-6)
 
 
 def test_initialisation_follows_the_papers():

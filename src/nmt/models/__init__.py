@@ -8,6 +8,8 @@ from nmt.models.base import Seq2Seq
 from nmt.models.gru import GRUSeq2Seq
 from nmt.models.lstm import LSTMSeq2Seq
 
+__all__ = ["MODELS", "AttentionSeq2Seq", "GRUSeq2Seq", "LSTMSeq2Seq", "Seq2Seq", "build_model"]
+
 MODELS: dict[str, type[Seq2Seq]] = {
     "lstm": LSTMSeq2Seq,
     "gru": GRUSeq2Seq,

@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import pad_packed_sequence
 
 from nmt import PAD_ID
 from nmt.config import ModelParams
-from nmt.models.base import Seq2Seq, init_normal_, pack
+from nmt.models.base import Seq2Seq, gru_step, init_normal_, pack
 
 
 @dataclass
@@ -24,21 +24,24 @@ class EncoderMemory:
     outputs: torch.Tensor  # [L, B, 2 * hid_dim], zeros at padded positions
     keys: torch.Tensor  # [L, B, attn_dim], W_h h_j + b
     mask: torch.Tensor | None  # [L, B], True at real tokens; None attends to padding too
+    # Weights rearranged once per batch, not once per step:
+    state_weight: torch.Tensor  # [W_hh; W_s]: the GRU's hidden gates and the query, one matmul
+    state_bias: torch.Tensor  # [b_hh; 0]
+    embedding_gate_weight: torch.Tensor  # input-gate columns over the embedding (whole runs)
+    context_gate_weight: torch.Tensor  # input-gate columns over the attention context
 
 
 class AttentionSeq2Seq(Seq2Seq):
     def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
         super().__init__()
-        self.hid_dim, self.masked = p.hid_dim, p.masked
+        self.emb_dim, self.hid_dim, self.masked = p.emb_dim, p.hid_dim, p.masked
         self.src_embedding = nn.Embedding(src_vocab, p.emb_dim)
         self.encoder = nn.GRU(p.emb_dim, p.hid_dim, bidirectional=True)
-        self.bridge = nn.Linear(
-            2 * p.hid_dim, p.hid_dim
-        )  # final fwd/bwd states -> decoder's initial
+        self.bridge = nn.Linear(2 * p.hid_dim, p.hid_dim)  # final fwd/bwd -> decoder's first
         self.attention = nn.Linear(p.hid_dim + 2 * p.hid_dim, p.attn_dim)  # W over [s; h_j]
         self.energy = nn.Linear(p.attn_dim, 1, bias=False)  # v
         self.trg_embedding = nn.Embedding(trg_vocab, p.emb_dim)
-        self.decoder = nn.GRU(p.emb_dim + 2 * p.hid_dim, p.hid_dim)
+        self.decoder = nn.GRU(p.emb_dim + 2 * p.hid_dim, p.hid_dim)  # over [emb; context]
         self.out = nn.Linear(p.hid_dim + 2 * p.hid_dim + p.emb_dim, trg_vocab)
         self.dropout = nn.Dropout(p.dropout)
         init_normal_(self)
@@ -49,24 +52,45 @@ class AttentionSeq2Seq(Seq2Seq):
         packed, hidden = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         outputs, _ = pad_packed_sequence(packed, total_length=src.shape[0])
         state = torch.tanh(self.bridge(torch.cat([hidden[-2], hidden[-1]], 1)))
-        keys = F.linear(outputs, self.attention.weight[:, self.hid_dim :], self.attention.bias)
-        mask = src != PAD_ID if self.masked else None
-        return state, EncoderMemory(outputs, keys, mask)
+        query_weight, key_weight = self.attention.weight.split([self.hid_dim, 2 * self.hid_dim], 1)
+        embedding_gate_weight, context_gate_weight = self.decoder.weight_ih_l0.split(
+            [self.emb_dim, 2 * self.hid_dim], 1
+        )
+        bias = self.decoder.bias_hh_l0
+        return state, EncoderMemory(
+            outputs=outputs,
+            keys=F.linear(outputs, key_weight, self.attention.bias),
+            mask=src != PAD_ID if self.masked else None,
+            state_weight=torch.cat([self.decoder.weight_hh_l0, query_weight]),
+            state_bias=torch.cat([bias, bias.new_zeros(query_weight.shape[0])]),
+            embedding_gate_weight=embedding_gate_weight,
+            context_gate_weight=context_gate_weight,
+        )
 
-    def attend(self, state: torch.Tensor, memory: EncoderMemory) -> torch.Tensor:
+    def attend(self, query: torch.Tensor, memory: EncoderMemory) -> torch.Tensor:
         """Attention weights `[L, B]` over source positions, summing to 1 for each sentence."""
-        query = F.linear(state, self.attention.weight[:, : self.hid_dim])
         scores = self.energy(torch.tanh(memory.keys + query)).squeeze(2)
         if memory.mask is not None:
             scores = scores.masked_fill(~memory.mask, float("-inf"))
         return torch.softmax(scores, dim=0)
 
-    def decode_step(
-        self, token: torch.Tensor, state: torch.Tensor, memory: EncoderMemory
+    def decode(
+        self, tokens: torch.Tensor, state: torch.Tensor, memory: EncoderMemory
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        embedded = self.dropout(self.trg_embedding(token))
-        weights = self.attend(state, memory)
-        context = torch.einsum("lb,lbh->bh", weights, memory.outputs)
-        output, _ = self.decoder(torch.cat([embedded, context], 1).unsqueeze(0), state.unsqueeze(0))
-        state = output[0]
-        return torch.cat([state, context, embedded], 1), state, weights
+        """Step by step, as each step attends from the state the previous step produced; the
+        embedding's share of the input gates is computed for the whole run at once."""
+        embedded = self.dropout(self.trg_embedding(tokens))
+        embedding_gates = F.linear(embedded, memory.embedding_gate_weight, self.decoder.bias_ih_l0)
+        gate_width = 3 * self.hid_dim
+        features, weights = [], []
+        for step, gates in zip(embedded.unbind(0), embedding_gates.unbind(0), strict=True):
+            hidden_gates, query = F.linear(state, memory.state_weight, memory.state_bias).split(
+                [gate_width, memory.state_weight.shape[0] - gate_width], 1
+            )
+            weight = self.attend(query, memory)
+            context = torch.einsum("lb,lbh->bh", weight, memory.outputs)
+            gates = gates + F.linear(context, memory.context_gate_weight)
+            state = gru_step(gates, state, hidden_gates)
+            features.append(torch.cat([state, context, step], 1))
+            weights.append(weight)
+        return torch.stack(features), state, torch.stack(weights)

@@ -1,12 +1,17 @@
-"""What every sequence-to-sequence model here shares: the decoding loop and the loss.
+"""What every sequence-to-sequence model here shares: the training loss and its decoding loop.
 
 A model defines three pieces, over sequence-first tensors:
   encode(src, src_len) -> (decoder state, memory the decoder reads at every step)
-  decode_step(token, state, memory) -> (features, state, attention weights or None)
-  project(features) -> logits over the target vocabulary
-The loop collects each step's features and projects them all in one matmul after the loop,
-only at non-padded target positions; a step whose prediction feeds the next input is
-projected inside the loop as well, without autograd, just for its argmax.
+  decode(tokens [k, B], state, memory) -> (features [k, B, F], state, attention [k, L, B] | None)
+  project(features [N, F], memory, columns [N]) -> logits [N, V]
+`decode` takes a run of k known input tokens at once, so a model whose next input does not
+depend on its own output (LSTM, Cho's GRU) runs the whole run in one fused RNN call.
+
+The loss exploits what is known before the loop starts (`teacher_force` is drawn up front):
+a step is projected inside the loop only when its prediction feeds the next step, and only
+for sentences that have not ended; every other step is projected after the loop, in one
+matmul over the non-padded positions. That is the seed's computation, without its work on
+padding, its per-step bookkeeping, or a second projection of any position.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
@@ -26,48 +30,92 @@ def pack(embedded: torch.Tensor, src_len: torch.Tensor) -> PackedSequence:
     return pack_padded_sequence(embedded, src_len.cpu(), enforce_sorted=False)
 
 
+def teacher_forced_runs(teacher_force: torch.Tensor, steps: int) -> list[tuple[int, int]]:
+    """Split decoder steps 0..steps-1 into runs [start, end) whose inputs after the first are
+    gold tokens: a run ends at each step whose prediction is fed back (teacher_force false)."""
+    fed_back = (~teacher_force[: steps - 1]).nonzero().flatten().tolist()
+    ends = [step + 1 for step in fed_back] + [steps]
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+def gru_step(
+    input_gates: torch.Tensor, hidden: torch.Tensor, hidden_gates: torch.Tensor
+) -> torch.Tensor:
+    """One step of `nn.GRU` (gate order r, z, n) from its two gate pre-activations,
+    W_i x + b_i and W_h h + b_h, which callers compute where it is cheapest: a decoder whose
+    input is partly constant or known for a whole run computes that part once, not per step."""
+    input_r, input_z, input_n = input_gates.chunk(3, 1)
+    hidden_r, hidden_z, hidden_n = hidden_gates.chunk(3, 1)
+    reset = torch.sigmoid(input_r + hidden_r)
+    update = torch.sigmoid(input_z + hidden_z)
+    new = torch.tanh(input_n + reset * hidden_n)
+    return new + update * (hidden - new)
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy of the logits `features @ weight.T + bias`, as one autograd node.
+
+    The first rows' logits may come precomputed (`known`): the decoding loop computed them
+    without autograd for its argmax, and they are reused, not recomputed. The backward is then
+    two large matmuls over all rows, instead of a small weight-gradient matmul (and a 30 MB
+    gradient buffer) for every step whose prediction was fed back.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        features: torch.Tensor,  # [N, F]
+        weight: torch.Tensor,  # [V, F]
+        bias: torch.Tensor,  # [V], or [N, V] for a per-sentence bias
+        targets: torch.Tensor,  # [N]
+        known: torch.Tensor,  # [n, V] logits of the first n rows
+    ) -> torch.Tensor:
+        # Every [N, V] step works in one buffer: fresh buffers of this size cost page faults.
+        logits = torch.empty(len(features), len(weight), dtype=weight.dtype)
+        n = len(known)
+        logits[:n] = known
+        torch.addmm(bias if bias.dim() == 1 else bias[n:], features[n:], weight.t(), out=logits[n:])
+        logits -= logits.max(1, keepdim=True).values
+        target_logits = logits.gather(1, targets.unsqueeze(1))
+        totals = logits.exp_().sum(1, keepdim=True)
+        loss = (totals.log() - target_logits).sum()
+        ctx.save_for_backward(features, weight, targets, logits.div_(totals))  # softmax
+        ctx.per_row_bias = bias.dim() == 2
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        features, weight, targets, probs = ctx.saved_tensors
+        grad_logits = probs.index_put_(
+            (torch.arange(len(targets)), targets), torch.tensor(-1.0), accumulate=True
+        ).mul_(grad)
+        grad_bias = grad_logits if ctx.per_row_bias else grad_logits.sum(0)
+        return grad_logits @ weight, grad_logits.t() @ features, grad_bias, None, None
+
+
 class Seq2Seq(nn.Module):
+    out: nn.Linear
+
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def decode_step(
-        self, token: torch.Tensor, state: Any, memory: Any
+    def decode(
+        self, tokens: torch.Tensor, state: Any, memory: Any
     ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
         raise NotImplementedError
 
-    def project(self, features: torch.Tensor) -> torch.Tensor:
-        return self.out(features)
+    def output_layer(self, memory: Any, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight `[V, F]` and bias (`[V]`, or `[N, V]` per row) of the output layer for rows
+        of sentences `columns` of the batch."""
+        return self.out.weight, self.out.bias
+
+    def project(self, features: torch.Tensor, memory: Any, columns: torch.Tensor) -> torch.Tensor:
+        """Logits `[N, V]` of feature rows `[N, F]` of sentences `columns` of the batch."""
+        weight, bias = self.output_layer(memory, columns)
+        return features @ weight.t() + bias
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-    def decode_features(
-        self,
-        src: torch.Tensor,
-        src_len: torch.Tensor,
-        trg: torch.Tensor,
-        teacher_force: torch.Tensor,
-    ) -> torch.Tensor:
-        """Features `[trg_len - 1, B, F]` for predicting trg[1:].
-
-        teacher_force[t - 1] says whether step t + 1 reads the gold token trg[t] or the
-        model's own prediction at step t, as in the seed's per-step coin flip.
-        """
-        state, memory = self.encode(src, src_len)
-        token = trg[0]
-        features = []
-        steps = trg.shape[0]
-        for t in range(1, steps):
-            step, state, _ = self.decode_step(token, state, memory)
-            features.append(step)
-            if t == steps - 1:
-                break
-            if teacher_force[t - 1]:
-                token = trg[t]
-            else:
-                with torch.no_grad():
-                    token = self.project(step).argmax(-1)
-        return torch.stack(features)
 
     def loss(
         self,
@@ -76,11 +124,48 @@ class Seq2Seq(nn.Module):
         trg: torch.Tensor,
         teacher_force: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean cross-entropy over the non-padded target tokens."""
-        features = self.decode_features(src, src_len, trg, teacher_force)
+        """Mean cross-entropy over the non-padded target tokens trg[1:].
+
+        teacher_force[t - 1] says whether step t + 1 reads the gold token trg[t] or the
+        model's own prediction at step t, as in the seed's per-step coin flip.
+        """
+        state, memory = self.encode(src, src_len)
         gold = trg[1:]
-        keep = gold != PAD_ID
-        return F.cross_entropy(self.project(features[keep]), gold[keep])
+        steps = gold.shape[0]
+        # Rows whose logits the loop computed (to feed back their argmax), and the other steps.
+        fed_rows, fed_columns, fed_targets, fed_logits = [], [], [], []
+        features, targets = [], []
+        token = trg[0]
+        for start, end in teacher_forced_runs(teacher_force, steps):
+            run, state, _ = self.decode(
+                torch.cat([token.unsqueeze(0), trg[start + 1 : end]]), state, memory
+            )
+            last = end if end == steps else end - 1
+            features.append(run[: last - start])
+            targets.append(gold[start:last])
+            if end == steps:
+                break
+            live = (gold[last] != PAD_ID).nonzero().flatten()  # sentences still going
+            rows = run[-1].index_select(0, live)
+            with torch.no_grad():
+                logits = self.project(rows, memory, live)
+            token = torch.full_like(token, PAD_ID).index_copy(0, live, logits.argmax(-1))
+            fed_rows.append(rows)
+            fed_columns.append(live)
+            fed_targets.append(gold[last, live])
+            fed_logits.append(logits)
+        other_targets = torch.cat(targets)
+        keep = other_targets != PAD_ID
+        other_columns = torch.arange(trg.shape[1]).expand_as(other_targets)[keep]
+        weight, bias = self.output_layer(memory, torch.cat([*fed_columns, other_columns]))
+        total = LinearCrossEntropy.apply(
+            torch.cat([*fed_rows, torch.cat(features)[keep]]),
+            weight,
+            bias,
+            torch.cat([*fed_targets, other_targets[keep]]),
+            torch.cat(fed_logits) if fed_logits else weight.new_empty(0, weight.shape[0]),
+        )
+        return total / (gold != PAD_ID).sum()
 
 
 def init_normal_(model: nn.Module, std: float = 0.01) -> None:

@@ -1,33 +1,76 @@
 """Cho et al. (2014): the encoder's final state is a context vector that the decoder reads at
-every step, both as GRU input and in the output layer, beside the embedding and hidden state."""
+every step, both as GRU input and in the output layer, beside the embedding and hidden state.
+
+The context is the same at every step, so its share of the decoder's input gates and of the
+output layer (W c + b) is computed once per batch; each step applies only the columns of
+the embedding and the hidden state. Same maths; per target token, 40% fewer output-layer
+FLOPs and a third fewer input-gate FLOPs.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nmt.config import ModelParams
-from nmt.models.base import Seq2Seq, init_normal_, pack
+from nmt.models.base import Seq2Seq, gru_step, init_normal_, pack
+
+
+@dataclass
+class Context:
+    """The encoder's final state and its step-independent shares, computed once per batch."""
+
+    gates: torch.Tensor  # [B, 3 * hid_dim]: the context's share of the decoder's input gates
+    logits: torch.Tensor  # [B, trg_vocab]: its share of the output layer, bias included
+    embedding_gate_weight: torch.Tensor  # input-gate columns over the embedding
+    step_weight: torch.Tensor  # output-layer columns over [embedding; hidden]
 
 
 class GRUSeq2Seq(Seq2Seq):
     def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
         super().__init__()
+        self.emb_dim, self.hid_dim = p.emb_dim, p.hid_dim
         self.src_embedding = nn.Embedding(src_vocab, p.emb_dim)
         self.encoder = nn.GRU(p.emb_dim, p.hid_dim)
         self.trg_embedding = nn.Embedding(trg_vocab, p.emb_dim)
-        self.decoder = nn.GRU(p.emb_dim + p.hid_dim, p.hid_dim)
-        self.out = nn.Linear(p.emb_dim + 2 * p.hid_dim, trg_vocab)
+        self.decoder = nn.GRU(p.emb_dim + p.hid_dim, p.hid_dim)  # over [embedding; context]
+        self.out = nn.Linear(p.emb_dim + 2 * p.hid_dim, trg_vocab)  # [emb; hidden; context]
         self.dropout = nn.Dropout(p.dropout)
         init_normal_(self)
 
-    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, Context]:
         _, hidden = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
-        return hidden, hidden[0]  # decoder state [1, B, H] and context [B, H]
+        context = hidden[0]
+        # One split per weight, not a slice per use: each weight's gradient is assembled once.
+        embedding_gate_weight, context_gate_weight = self.decoder.weight_ih_l0.split(
+            [self.emb_dim, self.hid_dim], 1
+        )
+        step_weight, context_weight = self.out.weight.split(
+            [self.emb_dim + self.hid_dim, self.hid_dim], 1
+        )
+        return context, Context(
+            gates=F.linear(context, context_gate_weight, self.decoder.bias_ih_l0),
+            logits=F.linear(context, context_weight, self.out.bias),
+            embedding_gate_weight=embedding_gate_weight,
+            step_weight=step_weight,
+        )
 
-    def decode_step(
-        self, token: torch.Tensor, state: torch.Tensor, context: torch.Tensor
+    def decode(
+        self, tokens: torch.Tensor, state: torch.Tensor, context: Context
     ) -> tuple[torch.Tensor, torch.Tensor, None]:
-        embedded = self.dropout(self.trg_embedding(token))
-        output, state = self.decoder(torch.cat([embedded, context], 1).unsqueeze(0), state)
-        return torch.cat([embedded, output[0], context], 1), state, None
+        embedded = self.dropout(self.trg_embedding(tokens))
+        input_gates = F.linear(embedded, context.embedding_gate_weight) + context.gates
+        outputs = []
+        for gates in input_gates.unbind(0):
+            hidden_gates = F.linear(state, self.decoder.weight_hh_l0, self.decoder.bias_hh_l0)
+            state = gru_step(gates, state, hidden_gates)
+            outputs.append(state)
+        return torch.cat([embedded, torch.stack(outputs)], 2), state, None
+
+    def output_layer(
+        self, context: Context, columns: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return context.step_weight, context.logits.index_select(0, columns)

@@ -28,9 +28,8 @@ class LSTMSeq2Seq(Seq2Seq):
         _, state = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         return state, None  # the final (hidden, cell) is all the decoder gets
 
-    def decode_step(
-        self, token: torch.Tensor, state: LSTMState, memory: None
+    def decode(
+        self, tokens: torch.Tensor, state: LSTMState, memory: None
     ) -> tuple[torch.Tensor, LSTMState, None]:
-        embedded = self.dropout(self.trg_embedding(token)).unsqueeze(0)
-        output, state = self.decoder(embedded, state)
-        return output[0], state, None
+        output, state = self.decoder(self.dropout(self.trg_embedding(tokens)), state)
+        return output, state, None

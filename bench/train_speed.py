@@ -1,0 +1,142 @@
+"""Training speed of our step against the seed's plain loop (`nmt.reference`), interleaved.
+
+For each architecture both implementations start from the same weights and train on the
+same batches (the first batches of epoch 0, same teacher-forcing draws); each batch is timed
+for both, alternating which goes first, so machine noise hits both alike. Reported: target
+tokens per second of each, their ratio, and model FLOP utilisation (the FLOPs our step needs
+per batch, counted by torch, over time and a measured fp32 matmul peak).
+
+    python bench/train_speed.py [--batches 20] [--archs lstm gru attention]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from nmt.batching import Batch, ParallelData
+from nmt.config import ARCHS, load_params
+from nmt.io import write_json
+from nmt.models import Seq2Seq, build_model
+from nmt.reference import reference_loss
+from nmt.training import make_optimizer, seed_everything
+from nmt.vocab import load_vocab
+
+LossFn = Callable[[Seq2Seq, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    """Best fp32 matmul FLOP/s of this machine, over a few repeats."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def train_step(
+    model: Seq2Seq,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    batch: Batch,
+    tf: torch.Tensor,
+) -> None:
+    loss = loss_fn(model, batch.src, batch.src_len, batch.trg, tf)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+
+
+def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
+    params = load_params()
+    model_params = params.model_params(arch)
+    sizes = [len(load_vocab(Path("data/vocab") / f"{lang}.parquet")) for lang in ("de", "en")]
+    data = ParallelData.load(Path("data/ids/train.parquet"), model_params.reverse_src)
+    groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed, 0)
+    seed_everything(params.seed)
+    ours = build_model(model_params, *sizes)
+    seed_run = copy.deepcopy(ours)
+    contenders: dict[str, tuple[Seq2Seq, torch.optim.Optimizer, LossFn]] = {
+        "reference": (
+            seed_run,
+            torch.optim.Adam(seed_run.parameters(), lr=params.train.lr),
+            reference_loss,
+        ),
+        "ours": (ours, make_optimizer(ours, params.train.lr), Seq2Seq.loss),
+    }
+    seconds = dict.fromkeys(contenders, 0.0)
+    tokens = 0
+    forcing = torch.Generator().manual_seed(params.seed)
+    for number, index in enumerate(groups[: warmup + n_batches]):
+        batch = data.collate(index)
+        tf = torch.rand(batch.trg.shape[0], generator=forcing) < params.train.teacher_forcing
+        names = list(contenders) if number % 2 else list(reversed(contenders))
+        for name in names:
+            start = time.perf_counter()
+            train_step(*contenders[name], batch, tf)
+            if number >= warmup:
+                seconds[name] += time.perf_counter() - start
+        if number >= warmup:
+            tokens += batch.n_trg_tokens
+    # oneDNN's LSTM kernel hides its matmuls from the counter; the native kernel's are counted.
+    with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        batch = data.collate(groups[0])
+        tf = torch.rand(batch.trg.shape[0], generator=forcing) < params.train.teacher_forcing
+        train_step(*contenders["ours"], batch, tf)
+    flops_per_token = counter.get_total_flops() / batch.n_trg_tokens
+    return {
+        "batches": n_batches,
+        "target_tokens": tokens,
+        "reference_tokens_per_second": tokens / seconds["reference"],
+        "ours_tokens_per_second": tokens / seconds["ours"],
+        "speedup": seconds["reference"] / seconds["ours"],
+        "flops_per_target_token": flops_per_token,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("metrics/bench.json"))
+    args = parser.parse_args()
+    peak = matmul_peak()
+    results: dict[str, dict[str, float]] = {}
+    print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s, {torch.get_num_threads()} threads")
+    print(
+        f"{'arch':<10} {'reference tok/s':>16} {'ours tok/s':>11} {'speedup':>8} "
+        f"{'MFU ref':>8} {'MFU ours':>9}"
+    )
+    for arch in args.archs:
+        r = bench_arch(arch, args.batches, args.warmup)
+        for name in ("reference", "ours"):
+            r[f"{name}_mfu"] = r["flops_per_target_token"] * r[f"{name}_tokens_per_second"] / peak
+        results[arch] = r
+        print(
+            f"{arch:<10} {r['reference_tokens_per_second']:>16.0f} "
+            f"{r['ours_tokens_per_second']:>11.0f} {r['speedup']:>7.2f}x "
+            f"{r['reference_mfu']:>8.1%} {r['ours_mfu']:>9.1%}"
+        )
+    write_json(
+        args.out,
+        {
+            "matmul_peak_flops": peak,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "archs": results,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
