@@ -7,7 +7,7 @@ step only applies W_s to the decoder state, not to L copies of it. Same maths, f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +65,14 @@ class AttentionSeq2Seq(Seq2Seq):
             state_bias=torch.cat([bias, bias.new_zeros(query_weight.shape[0])]),
             embedding_gate_weight=embedding_gate_weight,
             context_gate_weight=context_gate_weight,
+        )
+
+    def narrow(
+        self, state: torch.Tensor, memory: EncoderMemory, n: int
+    ) -> tuple[torch.Tensor, EncoderMemory]:
+        mask = None if memory.mask is None else memory.mask[:, :n]
+        return state[:n], replace(
+            memory, outputs=memory.outputs[:, :n], keys=memory.keys[:, :n], mask=mask
         )
 
     def attend(self, query: torch.Tensor, memory: EncoderMemory) -> torch.Tensor:

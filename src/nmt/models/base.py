@@ -104,6 +104,10 @@ class Seq2Seq(nn.Module):
     ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
         raise NotImplementedError
 
+    def narrow(self, state: Any, memory: Any, n: int) -> tuple[Any, Any]:
+        """State and memory of the first n sentences of the batch (views, no copies)."""
+        raise NotImplementedError
+
     def output_layer(self, memory: Any, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Weight `[V, F]` and bias (`[V]`, or `[N, V]` per row) of the output layer for rows
         of sentences `columns` of the batch."""
@@ -129,43 +133,46 @@ class Seq2Seq(nn.Module):
         teacher_force[t - 1] says whether step t + 1 reads the gold token trg[t] or the
         model's own prediction at step t, as in the seed's per-step coin flip.
         """
+        # Longest target first: the sentences still going at any step are then a prefix of
+        # the batch, and each run decodes only those, never a finished sentence's padding.
+        order = (trg != PAD_ID).sum(0).argsort(descending=True, stable=True)
+        src, src_len, trg = src[:, order], src_len[order], trg[:, order]
         state, memory = self.encode(src, src_len)
         gold = trg[1:]
-        steps = gold.shape[0]
-        # Rows whose logits the loop computed (to feed back their argmax), and the other steps.
-        fed_rows, fed_columns, fed_targets, fed_logits = [], [], [], []
-        features, targets = [], []
+        steps = len(gold)
+        going = (gold != PAD_ID).sum(1).tolist()  # sentences still going at each step
+        # Rows whose logits the loop computed to feed back their argmax, and all other rows.
+        fed_rows, fed_targets, fed_logits = [], [], []
+        rows, targets, columns = [], [], []
         token = trg[0]
         for start, end in teacher_forced_runs(teacher_force, steps):
-            run, state, _ = self.decode(
-                torch.cat([token.unsqueeze(0), trg[start + 1 : end]]), state, memory
-            )
+            state, run_memory = self.narrow(state, memory, going[start])
+            inputs = torch.cat([token.unsqueeze(0), trg[start + 1 : end]])[:, : going[start]]
+            run, state, _ = self.decode(inputs, state, run_memory)
             last = end if end == steps else end - 1
-            features.append(run[: last - start])
-            targets.append(gold[start:last])
+            keep = gold[start:last, : going[start]] != PAD_ID
+            rows.append(run[: last - start][keep])
+            targets.append(gold[start:last, : going[start]][keep])
+            columns.append(keep.nonzero()[:, 1])
             if end == steps:
                 break
-            live = (gold[last] != PAD_ID).nonzero().flatten()  # sentences still going
-            rows = run[-1].index_select(0, live)
+            n = going[last]
+            fed_rows.append(run[-1, :n])
+            fed_targets.append(gold[last, :n])
             with torch.no_grad():
-                logits = self.project(rows, memory, live)
-            token = torch.full_like(token, PAD_ID).index_copy(0, live, logits.argmax(-1))
-            fed_rows.append(rows)
-            fed_columns.append(live)
-            fed_targets.append(gold[last, live])
-            fed_logits.append(logits)
-        other_targets = torch.cat(targets)
-        keep = other_targets != PAD_ID
-        other_columns = torch.arange(trg.shape[1]).expand_as(other_targets)[keep]
-        weight, bias = self.output_layer(memory, torch.cat([*fed_columns, other_columns]))
+                fed_logits.append(self.project(fed_rows[-1], run_memory, torch.arange(n)))
+            token = torch.full_like(trg[0], PAD_ID)
+            token[:n] = fed_logits[-1].argmax(-1)
+        fed_columns = [torch.arange(len(r)) for r in fed_rows]
+        weight, bias = self.output_layer(memory, torch.cat([*fed_columns, *columns]))
         total = LinearCrossEntropy.apply(
-            torch.cat([*fed_rows, torch.cat(features)[keep]]),
+            torch.cat([*fed_rows, *rows]),
             weight,
             bias,
-            torch.cat([*fed_targets, other_targets[keep]]),
+            torch.cat([*fed_targets, *targets]),
             torch.cat(fed_logits) if fed_logits else weight.new_empty(0, weight.shape[0]),
         )
-        return total / (gold != PAD_ID).sum()
+        return total / sum(going)
 
 
 def init_normal_(model: nn.Module, std: float = 0.01) -> None:

@@ -9,7 +9,7 @@ FLOPs and a third fewer input-gate FLOPs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +57,9 @@ class GRUSeq2Seq(Seq2Seq):
             embedding_gate_weight=embedding_gate_weight,
             step_weight=step_weight,
         )
+
+    def narrow(self, state: torch.Tensor, context: Context, n: int) -> tuple[torch.Tensor, Context]:
+        return state[:n], replace(context, gates=context.gates[:n], logits=context.logits[:n])
 
     def decode(
         self, tokens: torch.Tensor, state: torch.Tensor, context: Context

@@ -28,6 +28,9 @@ class LSTMSeq2Seq(Seq2Seq):
         _, state = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         return state, None  # the final (hidden, cell) is all the decoder gets
 
+    def narrow(self, state: LSTMState, memory: None, n: int) -> tuple[LSTMState, None]:
+        return (state[0][:, :n], state[1][:, :n]), None
+
     def decode(
         self, tokens: torch.Tensor, state: LSTMState, memory: None
     ) -> tuple[torch.Tensor, LSTMState, None]:
