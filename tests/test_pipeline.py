@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -22,7 +23,15 @@ TINY = {
     "batch": {"size": 64},
     "model": {"emb_dim": 8, "hid_dim": 16, "lstm": {"n_layers": 2}, "attention": {"attn_dim": 8}},
     "train": {"epochs": 1, "max_batches": 2},
+    "evaluate": {
+        "test_sets": ["test_2016_flickr", "test_2018_flickr"],
+        "beam_size": 2,
+        "max_len": 8,
+        "heatmaps": 2,
+    },
 }
+ARCHS = ("lstm", "gru", "attention")
+TEST_SIZES = {"test_2016_flickr": 1000, "test_2018_flickr": 1071}
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -47,7 +56,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
     project = tmp_path_factory.mktemp("project")
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(ROOT / name, project / name)
-    for folder in ("stages", "src"):
+    for folder in ("stages", "src", "bench"):
         shutil.copytree(
             ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -72,15 +81,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
 
 def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     root, env = project
-    every = {
-        "download",
-        "tokenize",
-        "vocab",
-        "numericalize",
-        "train@lstm",
-        "train@gru",
-        "train@attention",
-    }
+    every = {"download", "tokenize", "vocab", "numericalize", "heatmaps@attention"}
+    every |= {f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS}
     assert stages_run(run(root, env, "dvc", "repro")) == every
 
     data = json.loads((root / "metrics/data.json").read_text())
@@ -99,23 +101,65 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         assert torch.isfinite(torch.tensor(metrics["best_valid_loss"]))
         curve = (root / f"dvclive/{arch}/plots/metrics/valid/loss.tsv").read_text().splitlines()
         assert curve[0] == "step\tloss" and len(curve) == 2  # a header and epoch 1
+        evaluation = json.loads((root / f"metrics/eval_{arch}.json").read_text())
+        assert set(evaluation) == {*TEST_SIZES, "signatures"}
+        for name, size in TEST_SIZES.items():
+            assert set(evaluation[name]) == {"loss", "ppl", "greedy", "beam"}
+            for search in ("greedy", "beam"):
+                assert set(evaluation[name][search]) == {"bleu", "bleu_tokenized", "chrf"}
+            assert evaluation[name]["ppl"] == pytest.approx(math.exp(evaluation[name]["loss"]))
+            lines = (root / f"translations/{arch}/{name}.txt").read_text().split("\n")
+            assert len(lines) == size + 1 and lines[-1] == ""
+    heatmaps = sorted((root / "plots/attention").iterdir())
+    assert [p.name for p in heatmaps] == ["test_2016_flickr_0.png", "test_2016_flickr_1.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in heatmaps)
+    shown = json.loads(run(root, env, "dvc", "plots", "show", "--json"))["data"]
+    for path in heatmaps:
+        assert shown[str(path.relative_to(root))][0]["type"] == "image"
+    assert "dvclive/gru/plots/metrics/valid/loss.tsv" in shown
 
     run(root, env, "git", "add", "-A")
     run(root, env, "git", "commit", "-qm", "tiny results")
     assert stages_run(run(root, env, "dvc", "repro")) == set()
 
     out = run(root, env, "dvc", "exp", "run", "-S", "model.attention.attn_dim=12")
-    assert stages_run(out) == {"train@attention"}
+    assert stages_run(out) == {"train@attention", "evaluate@attention", "heatmaps@attention"}
+
+    out = run(root, env, "dvc", "exp", "run", "-S", "evaluate.beam_size=3")
+    assert stages_run(out) == {f"evaluate@{arch}" for arch in ARCHS}
+    diff = json.loads(run(root, env, "dvc", "metrics", "diff", "--json"))
+    changed = {key for name, values in diff.items() if "eval_" in name for key in values}
+    assert any(".beam." in key for key in changed)  # beam results moved; greedy may not
+    assert "metrics/train_gru.json" not in diff and "metrics/train_lstm.json" not in diff
 
     out = run(root, env, "dvc", "exp", "run", "-S", "vocab.min_freq=3")
-    assert stages_run(out) == {
-        "vocab",
-        "numericalize",
-        "train@lstm",
-        "train@gru",
-        "train@attention",
-    }
+    assert stages_run(out) == every - {"download", "tokenize"}
     assert json.loads((root / "metrics/data.json").read_text())["vocab_size"]["de"] < 7853
 
     diff = run(root, env, "dvc", "metrics", "diff", "--json")
     assert "metrics/data.json" in json.loads(diff)
+
+
+def test_speed_benchmark_runs_on_the_pipeline_data(project):
+    root, env = project
+    run(
+        root,
+        env,
+        "python",
+        "bench/train_speed.py",
+        "--batches",
+        "1",
+        "--warmup",
+        "0",
+        "--archs",
+        "gru",
+        "--out",
+        "bench.json",
+    )
+    result = json.loads((root / "bench.json").read_text())
+    gru = result["archs"]["gru"]
+    assert gru["batches"] == 1 and gru["target_tokens"] > 0
+    assert gru["speedup"] == pytest.approx(
+        gru["ours_tokens_per_second"] / gru["reference_tokens_per_second"]
+    )
+    assert 0 < gru["ours_mfu"] < 1 and result["matmul_peak_flops"] > 0

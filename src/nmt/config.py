@@ -114,6 +114,24 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class EvaluateParams:
+    test_sets: tuple[str, ...] = ("test_2016_flickr",)
+    beam_size: int = 5
+    length_penalty: float = 0.6  # GNMT's alpha; 0 ranks beams by raw log-probability
+    max_len: int = 100  # output tokens at most, <eos> included
+    batch_size: int = 128  # sentences decoded together
+    heatmaps: int = 4  # attention heatmaps of the first sentences of test_sets[0]
+
+    def __post_init__(self) -> None:
+        _require(len(self.test_sets) >= 1, "evaluate.test_sets", "a non-empty list", [])
+        _require(self.beam_size >= 1, "evaluate.beam_size", ">= 1", self.beam_size)
+        _require(self.length_penalty >= 0, "evaluate.length_penalty", ">= 0", self.length_penalty)
+        _require(self.max_len >= 1, "evaluate.max_len", ">= 1", self.max_len)
+        _require(self.batch_size >= 1, "evaluate.batch_size", ">= 1", self.batch_size)
+        _require(self.heatmaps >= 0, "evaluate.heatmaps", ">= 0", self.heatmaps)
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     data: DataParams
@@ -121,6 +139,7 @@ class Params:
     batch: BatchParams
     model: dict[str, Any]
     train: TrainParams
+    evaluate: EvaluateParams
 
     def model_params(self, arch: str) -> ModelParams:
         """The shared model keys, overridden by the architecture's own section."""
@@ -192,7 +211,7 @@ def _check_model_section(model: dict[str, Any]) -> None:
 
 def parse_params(raw: Any) -> Params:
     _require(isinstance(raw, dict), "the top level", "a mapping", raw)
-    known = {f.name for f in fields(Params)} | {"evaluate"}
+    known = {f.name for f in fields(Params)}
     for key in raw:
         if key not in known:
             raise ParamsError(
@@ -216,7 +235,15 @@ def parse_params(raw: Any) -> Params:
         batch=_build(BatchParams, raw.get("batch", {}), "batch"),
         model=raw["model"],
         train=_build(TrainParams, raw.get("train", {}), "train"),
+        evaluate=_build(EvaluateParams, raw.get("evaluate", {}), "evaluate"),
     )
+    for name in params.evaluate.test_sets:
+        _require(
+            name in params.data.splits,
+            "each of evaluate.test_sets",
+            f"one of data.splits ({', '.join(params.data.splits)})",
+            name,
+        )
     for arch in ARCHS:
         params.model_params(arch)  # validate every architecture's merged settings up front
     return params

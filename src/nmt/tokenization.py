@@ -6,6 +6,7 @@ Tokens are lowercased after tokenization, since spaCy's exceptions are case-sens
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def read_parallel(
 def tokenize(lines: Iterable[str], lang: str) -> list[list[str]]:
     tokenizer = spacy.blank(lang).tokenizer
     return [[token.text.lower() for token in doc] for doc in tokenizer.pipe(lines, batch_size=1024)]
+
+
+# Where the tokenizer split off punctuation and clitics, join them back (English).
+_ATTACH_LEFT = re.compile(r" (?=[.,!?;:%)\]}]|'s\b|'re\b|'ve\b|'m\b|'ll\b|'d\b|n't\b)")
+_ATTACH_RIGHT = re.compile(r"(?<=[(\[{$]) ")
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Text from tokens, with spaces removed where the tokenizer had split without one."""
+    text = " ".join(tokens)
+    return _ATTACH_RIGHT.sub("", _ATTACH_LEFT.sub("", text))
 
 
 def tokenize_split(raw_dir: Path, split: str, src_lang: str, trg_lang: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import pad_packed_sequence
 
 from nmt import PAD_ID
 from nmt.config import ModelParams
-from nmt.models.base import Seq2Seq, gru_step, init_normal_, pack
+from nmt.models.base import Rows, Seq2Seq, gru_step, init_normal_, pack
 
 
 @dataclass
@@ -67,12 +67,13 @@ class AttentionSeq2Seq(Seq2Seq):
             context_gate_weight=context_gate_weight,
         )
 
-    def narrow(
-        self, state: torch.Tensor, memory: EncoderMemory, n: int
-    ) -> tuple[torch.Tensor, EncoderMemory]:
-        mask = None if memory.mask is None else memory.mask[:, :n]
-        return state[:n], replace(
-            memory, outputs=memory.outputs[:, :n], keys=memory.keys[:, :n], mask=mask
+    def select_state(self, state: torch.Tensor, rows: Rows) -> torch.Tensor:
+        return state[rows]
+
+    def select_memory(self, memory: EncoderMemory, rows: Rows) -> EncoderMemory:
+        mask = None if memory.mask is None else memory.mask[:, rows]
+        return replace(
+            memory, outputs=memory.outputs[:, rows], keys=memory.keys[:, rows], mask=mask
         )
 
     def attend(self, query: torch.Tensor, memory: EncoderMemory) -> torch.Tensor:

@@ -30,6 +30,9 @@ def pack(embedded: torch.Tensor, src_len: torch.Tensor) -> PackedSequence:
     return pack_padded_sequence(embedded, src_len.cpu(), enforce_sorted=False)
 
 
+Rows = slice | torch.Tensor  # which sentences of a batch: a slice, or an index tensor
+
+
 def teacher_forced_runs(teacher_force: torch.Tensor, steps: int) -> list[tuple[int, int]]:
     """Split decoder steps 0..steps-1 into runs [start, end) whose inputs after the first are
     gold tokens: a run ends at each step whose prediction is fed back (teacher_force false)."""
@@ -104,8 +107,13 @@ class Seq2Seq(nn.Module):
     ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
         raise NotImplementedError
 
-    def narrow(self, state: Any, memory: Any, n: int) -> tuple[Any, Any]:
-        """State and memory of the first n sentences of the batch (views, no copies)."""
+    def select_state(self, state: Any, rows: Rows) -> Any:
+        """The decoder state of some sentences of the batch: a slice gives views, an index
+        tensor copies (and may repeat or reorder rows, as beam search does)."""
+        raise NotImplementedError
+
+    def select_memory(self, memory: Any, rows: Rows) -> Any:
+        """The encoder memory of some sentences of the batch, as `select_state`."""
         raise NotImplementedError
 
     def output_layer(self, memory: Any, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +154,8 @@ class Seq2Seq(nn.Module):
         rows, targets, columns = [], [], []
         token = trg[0]
         for start, end in teacher_forced_runs(teacher_force, steps):
-            state, run_memory = self.narrow(state, memory, going[start])
+            state = self.select_state(state, slice(0, going[start]))
+            run_memory = self.select_memory(memory, slice(0, going[start]))
             inputs = torch.cat([token.unsqueeze(0), trg[start + 1 : end]])[:, : going[start]]
             run, state, _ = self.decode(inputs, state, run_memory)
             last = end if end == steps else end - 1

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmt.config import ModelParams
-from nmt.models.base import Seq2Seq, gru_step, init_normal_, pack
+from nmt.models.base import Rows, Seq2Seq, gru_step, init_normal_, pack
 
 
 @dataclass
@@ -58,8 +58,11 @@ class GRUSeq2Seq(Seq2Seq):
             step_weight=step_weight,
         )
 
-    def narrow(self, state: torch.Tensor, context: Context, n: int) -> tuple[torch.Tensor, Context]:
-        return state[:n], replace(context, gates=context.gates[:n], logits=context.logits[:n])
+    def select_state(self, state: torch.Tensor, rows: Rows) -> torch.Tensor:
+        return state[rows]
+
+    def select_memory(self, context: Context, rows: Rows) -> Context:
+        return replace(context, gates=context.gates[rows], logits=context.logits[rows])
 
     def decode(
         self, tokens: torch.Tensor, state: torch.Tensor, context: Context

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nmt.config import ModelParams
-from nmt.models.base import Seq2Seq, pack
+from nmt.models.base import Rows, Seq2Seq, pack
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (hidden, cell), each [n_layers, B, hid_dim]
 
@@ -28,8 +28,11 @@ class LSTMSeq2Seq(Seq2Seq):
         _, state = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         return state, None  # the final (hidden, cell) is all the decoder gets
 
-    def narrow(self, state: LSTMState, memory: None, n: int) -> tuple[LSTMState, None]:
-        return (state[0][:, :n], state[1][:, :n]), None
+    def select_state(self, state: LSTMState, rows: Rows) -> LSTMState:
+        return state[0][:, rows], state[1][:, rows]
+
+    def select_memory(self, memory: None, rows: Rows) -> None:
+        return None
 
     def decode(
         self, tokens: torch.Tensor, state: LSTMState, memory: None

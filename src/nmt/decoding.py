@@ -1,0 +1,172 @@
+"""Translation by greedy and beam search, batched, for every architecture.
+
+Both run the model's own `encode` / `decode` / `project`, one step at a time for a whole
+batch of sentences (beam search: of sentences x beams), until every hypothesis has emitted
+<eos> or `max_len` tokens. A hypothesis's score is the sum of its tokens' log-probabilities,
+<eos> included; beam search picks the best final beam by score / length penalty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nmt import EOS_ID, PAD_ID, SOS_ID
+from nmt.batching import ParallelData
+from nmt.models import Seq2Seq
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without <sos> and <eos>
+    score: float  # sum of log-probabilities of the tokens and the final <eos>
+    attention: torch.Tensor | None  # [output steps, source length], for attention models
+
+
+def length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:
+    """GNMT's ((5 + length) / 6) ** alpha; alpha 0 ranks by raw log-probability."""
+    return ((5 + length) / 6) ** alpha
+
+
+def never_emitted(log_probs: torch.Tensor) -> torch.Tensor:
+    """<pad> and <sos> are never targets in training, so they are never output either."""
+    log_probs[:, [PAD_ID, SOS_ID]] = float("-inf")
+    return log_probs
+
+
+def _hypotheses(
+    tokens: torch.Tensor,  # [steps, N]
+    log_probs: torch.Tensor,  # [steps, N], of each chosen token
+    attention: list[torch.Tensor],  # per step [L, N], or empty
+    src_len: torch.Tensor,  # [N]
+) -> list[Hypothesis]:
+    hypotheses = []
+    for column in range(tokens.shape[1]):
+        sequence = tokens[:, column].tolist()
+        length = sequence.index(EOS_ID) + 1 if EOS_ID in sequence else len(sequence)
+        weights = None
+        if attention:
+            weights = torch.stack([a[: src_len[column], column] for a in attention[:length]])
+        hypotheses.append(
+            Hypothesis(
+                tokens=[t for t in sequence[:length] if t != EOS_ID],
+                score=float(log_probs[:length, column].sum()),
+                attention=weights,
+            )
+        )
+    return hypotheses
+
+
+@torch.no_grad()
+def greedy_search(
+    model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, max_len: int
+) -> list[Hypothesis]:
+    """The most probable token at every step, for each sentence of the batch."""
+    batch = src.shape[1]
+    state, memory = model.encode(src, src_len)
+    token = torch.full((batch,), SOS_ID)
+    done = torch.zeros(batch, dtype=torch.bool)
+    columns = torch.arange(batch)
+    tokens, scores, attention = [], [], []
+    for _ in range(max_len):
+        features, state, weights = model.decode(token.unsqueeze(0), state, memory)
+        log_probs = never_emitted(model.project(features[0], memory, columns).log_softmax(-1))
+        best, token = log_probs.max(-1)
+        tokens.append(token)
+        scores.append(best)
+        if weights is not None:
+            attention.append(weights[0])
+        done |= token == EOS_ID
+        if done.all():
+            break
+    return _hypotheses(torch.stack(tokens), torch.stack(scores), attention, src_len)
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    max_len: int,
+    beam_size: int,
+    alpha: float = 0.0,
+) -> list[Hypothesis]:
+    """Keep the `beam_size` best partial translations of each sentence at every step.
+
+    Finished beams stay in the beam with a constant score (their only continuation is
+    <pad> at no cost), so a long unfinished beam never pushes out a better finished one.
+    """
+    batch, k = src.shape[1], beam_size
+    state, memory = model.encode(src, src_len)
+    rows = torch.arange(batch).repeat_interleave(k)
+    state, memory = model.select_state(state, rows), model.select_memory(memory, rows)
+    columns = torch.arange(batch * k)
+    scores = torch.full((batch, k), float("-inf"))
+    scores[:, 0] = 0.0  # all beams start as the same <sos>: expand only one of them
+    token = torch.full((batch * k,), SOS_ID)
+    finished = torch.zeros(batch * k, dtype=torch.bool)
+    history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # token, origin, gain
+    attention = []
+    for _ in range(max_len):
+        features, state, weights = model.decode(token.unsqueeze(0), state, memory)
+        log_probs = never_emitted(model.project(features[0], memory, columns).log_softmax(-1))
+        log_probs[finished] = float("-inf")
+        log_probs[finished, PAD_ID] = 0.0
+        vocab = log_probs.shape[1]
+        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, k * vocab)
+        scores, flat = candidates.topk(k, dim=1)
+        origin = (torch.arange(batch).unsqueeze(1) * k + flat // vocab).reshape(-1)
+        token = (flat % vocab).reshape(-1)
+        history.append((token, origin, log_probs[origin, token]))
+        if weights is not None:
+            attention.append(weights[0][:, origin])
+        state = model.select_state(state, origin)
+        finished = finished[origin] | (token == EOS_ID)
+        if finished.all():
+            break
+    # Follow the back-pointers from each final beam to its first step.
+    row, walked = torch.arange(batch * k), []
+    for step in reversed(range(len(history))):
+        token_t, origin_t, gain_t = history[step]
+        walked.append((token_t[row], gain_t[row], attention[step][:, row] if attention else None))
+        row = origin_t[row]
+    walked.reverse()
+    tokens = torch.stack([t for t, _, _ in walked])
+    gains = torch.stack([g for _, g, _ in walked])
+    traced = [a for _, _, a in walked if a is not None]
+    finals = _hypotheses(tokens, gains, traced, src_len.repeat_interleave(k))
+    lengths = torch.tensor([len(h.tokens) + 1 for h in finals], dtype=torch.float)
+    ranked = torch.tensor([h.score for h in finals]) / length_penalty(lengths, alpha)
+    best = ranked.reshape(batch, k).argmax(1)
+    return [finals[i * k + int(b)] for i, b in enumerate(best)]
+
+
+def translate_corpus(
+    model: Seq2Seq,
+    data: ParallelData,
+    batch_size: int,
+    max_len: int,
+    beam_size: int = 1,
+    alpha: float = 0.0,
+) -> list[Hypothesis]:
+    """Hypotheses for every source sentence of `data`, in its order; beam 1 is greedy."""
+    model.eval()
+    out: list[Hypothesis | None] = [None] * len(data)
+    for index in data.batch_indices(batch_size):
+        batch = data.collate(index)
+        if beam_size == 1:
+            found = greedy_search(model, batch.src, batch.src_len, max_len)
+        else:
+            found = beam_search(model, batch.src, batch.src_len, max_len, beam_size, alpha)
+        for position, hypothesis in zip(batch.index, found, strict=True):
+            out[int(position)] = hypothesis
+    assert all(h is not None for h in out)
+    return out  # type: ignore[return-value]
+
+
+def source_data(sentences: list[np.ndarray], reverse_src: bool) -> ParallelData:
+    """Source-only data to translate: the target side is an empty <sos> <eos>."""
+    empty = np.array([SOS_ID, EOS_ID], dtype=np.int32)
+    return ParallelData(sentences, [empty] * len(sentences), reverse_src)

@@ -1,0 +1,139 @@
+import pytest
+import torch
+
+from nmt import EOS_ID, PAD_ID, SOS_ID
+from nmt.config import BatchParams, ModelParams, TrainParams
+from nmt.decoding import beam_search, greedy_search, source_data, translate_corpus
+from nmt.models import build_model
+from nmt.training import Trainer, seed_everything
+from tests.conftest import random_pairs
+
+ARCHS = ["lstm", "gru", "attention"]
+
+
+def tiny(arch: str, std: float = 0.5) -> torch.nn.Module:
+    """Large random weights: peaked, varied predictions that make search choices matter."""
+    extra = {"n_layers": 2} if arch == "lstm" else {"attn_dim": 10} if arch == "attention" else {}
+    torch.manual_seed(0)
+    model = build_model(ModelParams(arch=arch, emb_dim=8, hid_dim=12, dropout=0.0, **extra), 20, 15)
+    for param in model.parameters():
+        torch.nn.init.normal_(param, std=std)
+    return model.eval()
+
+
+def sources(lengths=(7, 6, 5, 3, 2)) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(3)
+    src = torch.randint(4, 20, (max(lengths), len(lengths)))
+    for column, n in enumerate(lengths):
+        src[0, column], src[n - 1, column], src[n:, column] = SOS_ID, EOS_ID, PAD_ID
+    return src, torch.tensor(lengths)
+
+
+def teacher_forced_score(model, src, src_len, column: int, tokens: list[int]) -> float:
+    """Log-probability the model gives `tokens` + <eos> after the source, computed by `loss`."""
+    trg = torch.tensor([SOS_ID, *tokens, EOS_ID]).unsqueeze(1)
+    sentence = src[: src_len[column], column : column + 1]
+    forced = torch.ones(len(trg), dtype=torch.bool)
+    with torch.no_grad():
+        return -model.loss(sentence, src_len[column : column + 1], trg, forced).item() * (
+            len(trg) - 1
+        )
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_beam_size_one_is_greedy_exactly(arch):
+    model = tiny(arch)
+    src, src_len = sources()
+    greedy = greedy_search(model, src, src_len, max_len=12)
+    beam = beam_search(model, src, src_len, max_len=12, beam_size=1)
+    assert [h.tokens for h in beam] == [h.tokens for h in greedy]
+    assert [h.score for h in beam] == pytest.approx([h.score for h in greedy], abs=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_search_scores_are_the_models_log_probabilities(arch):
+    model = tiny(arch)
+    src, src_len = sources()
+    for search in (
+        greedy_search(model, src, src_len, max_len=12),
+        beam_search(model, src, src_len, max_len=12, beam_size=4),
+    ):
+        for column, hypothesis in enumerate(search):
+            if len(hypothesis.tokens) < 12:  # finished with <eos>
+                want = teacher_forced_score(model, src, src_len, column, hypothesis.tokens)
+                assert hypothesis.score == pytest.approx(want, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, torch.nn.Module]:
+    """Tiny models trained a few epochs on a learnable toy task: they end sentences."""
+    models = {}
+    for arch in ARCHS:
+        seed_everything(0)
+        extra = {"attn_dim": 16} if arch == "attention" else {}
+        model = build_model(
+            ModelParams(arch=arch, emb_dim=16, hid_dim=24, dropout=0.0, **extra), 24, 24
+        )
+        Trainer(
+            model,
+            random_pairs(300, vocab=24, seed=1),
+            random_pairs(20, vocab=24, seed=2),
+            TrainParams(epochs=8, lr=1e-2),
+            BatchParams(size=32),
+            seed=0,
+            run_dir=tmp_path_factory.mktemp(arch),
+            fingerprint="tiny",
+        ).fit()
+        models[arch] = model.eval()
+    return models
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_beam_search_never_scores_below_greedy(trained, arch):
+    """Not a theorem (beam search may prune the greedy path and end lower), but it holds
+    on trained models, where it is a cheap check that the search keeps its best beams."""
+    data = random_pairs(60, vocab=24, seed=7)
+    greedy = translate_corpus(trained[arch], data, 60, max_len=30, beam_size=1)
+    assert sum(len(h.tokens) < 30 for h in greedy) >= 50  # most translations are finished
+    changed = 0
+    for beam_size in (2, 5):
+        beam = translate_corpus(trained[arch], data, 60, max_len=30, beam_size=beam_size)
+        for g, b in zip(greedy, beam, strict=True):
+            assert b.score >= g.score - 1e-5
+            changed += b.tokens != g.tokens
+    assert changed  # beam search found other translations, not only the greedy ones
+
+
+def test_outputs_never_hold_pad_or_sos_and_respect_max_len():
+    model = tiny("gru")
+    src, src_len = sources()
+    for hypothesis in beam_search(model, src, src_len, max_len=5, beam_size=3):
+        assert len(hypothesis.tokens) <= 5
+        assert not {PAD_ID, SOS_ID, EOS_ID} & set(hypothesis.tokens)
+
+
+def test_attention_rows_cover_each_output_step_and_sum_to_one():
+    model = tiny("attention")
+    src, src_len = sources()
+    for search in (
+        greedy_search(model, src, src_len, max_len=12),
+        beam_search(model, src, src_len, max_len=12, beam_size=3),
+    ):
+        for column, hypothesis in enumerate(search):
+            steps = len(hypothesis.tokens) + (len(hypothesis.tokens) < 12)  # + <eos>
+            assert hypothesis.attention.shape == (steps, src_len[column])
+            assert torch.allclose(hypothesis.attention.sum(1), torch.ones(steps), atol=1e-5)
+    assert greedy_search(tiny("gru"), src, src_len, max_len=3)[0].attention is None
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_corpus_translation_keeps_order_and_is_independent_of_batching(beam_size):
+    model = tiny("attention", std=0.3)
+    data = random_pairs(23, vocab=20, seed=4)
+    whole = translate_corpus(model, data, batch_size=23, max_len=10, beam_size=beam_size)
+    batched = translate_corpus(model, data, batch_size=4, max_len=10, beam_size=beam_size)
+    assert [h.tokens for h in whole] == [h.tokens for h in batched]
+    alone = [
+        translate_corpus(model, source_data([s], False), 1, 10, beam_size)[0] for s in data.src
+    ]
+    assert [h.tokens for h in alone] == [h.tokens for h in whole]

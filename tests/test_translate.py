@@ -1,0 +1,96 @@
+"""The `translate` console script, run as a user runs it, on a tiny checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nmt.checkpoint import save_model
+from nmt.config import ModelParams
+from nmt.models import build_model
+from nmt.tokenization import tokenize
+from nmt.vocab import build_vocab, save_vocab, vocab_hash
+
+GERMAN = ["ein mann fährt fahrrad .", "zwei hunde spielen im schnee .", "ein kind lacht ."]
+ENGLISH = ["a man rides a bike .", "two dogs play in the snow .", "a child laughs ."]
+TRANSLATE = Path(sys.executable).parent / "translate"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """data/vocab/ and models/<arch>.pt as the pipeline leaves them, tiny."""
+    root = tmp_path_factory.mktemp("translate")
+    vocabs = {}
+    for lang, lines in (("de", GERMAN), ("en", ENGLISH)):
+        frame = build_vocab(tokenize(lines, lang), min_freq=1)
+        save_vocab(root / "data/vocab" / f"{lang}.parquet", frame)
+        vocabs[lang] = frame["token"].tolist()
+    sizes = (len(vocabs["de"]), len(vocabs["en"]))
+    hashes = (vocab_hash(vocabs["de"]), vocab_hash(vocabs["en"]))
+    for arch in ("attention", "lstm"):
+        extra = {"attn_dim": 8} if arch == "attention" else {"reverse_src": True}
+        params = ModelParams(arch=arch, emb_dim=8, hid_dim=8, dropout=0.0, **extra)
+        model = build_model(params, *sizes)
+        save_model(root / "models" / f"{arch}.pt", model, params, sizes, hashes)
+    return root
+
+
+def translate(workdir: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(TRANSLATE), "--max-len", "6", *args],
+        cwd=workdir,
+        input=stdin,
+        capture_output=True,
+        check=False,
+    )
+
+
+def test_translates_arguments_one_line_each(workdir):
+    result = translate(workdir, GERMAN[0], "", GERMAN[1])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().split("\n")
+    assert len(lines) == 4 and lines[3] == ""  # three lines, each ended by a newline
+    assert lines[1] == ""  # an empty sentence translates to an empty line
+    assert all(len(line.split()) <= 6 for line in lines)
+
+
+def test_translates_standard_input_line_by_line(workdir):
+    text = f"{GERMAN[0]}\n\n{GERMAN[2]}\nxyzzy quux\n{' '.join(['hund'] * 400)}\n"
+    for extra in ((), ("--beam", "1"), ("--arch", "lstm")):
+        result = translate(workdir, *extra, stdin=text.encode())
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.decode().count("\n") == 5
+        assert result.stdout.decode().split("\n")[1] == ""
+
+
+def test_attention_heatmap_of_the_first_sentence(workdir, tmp_path):
+    png = tmp_path / "attention.png"
+    result = translate(workdir, GERMAN[1], "--show-attention", str(png))
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    result = translate(workdir, GERMAN[1], "--arch", "lstm", "--show-attention", str(png))
+    assert result.returncode == 1
+    assert result.stderr.decode() == "error: a 'lstm' model has no attention to show\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        ((), b"ein mann\n\xff\xfe\n", "error: standard input line 2 is not valid UTF-8\n"),
+        (
+            ("--arch", "gru", "hallo"),
+            b"",
+            "error: models/gru.pt not found: run `dvc repro train@gru` to make it\n",
+        ),
+        (("--beam", "0", "hallo"), b"", "error: --beam and --max-len must be >= 1 and "),
+    ],
+)
+def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message):
+    result = translate(workdir, *args, stdin=stdin)
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith(message)
+    assert result.stderr.decode().count("\n") == 1
+    assert result.stdout == b""
