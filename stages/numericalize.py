@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nmt.batching import ParallelData
+from nmt.batching import ParallelData, drop_long_pairs
 from nmt.cli import run_stage
 from nmt.config import load_params
 from nmt.io import write_json, write_parquet
@@ -23,6 +23,12 @@ def main() -> None:
             numericalize(tokens[src_lang], src_vocab),
             numericalize(tokens[trg_lang], trg_vocab),
         )
+        if split == "train":  # evaluation sets are kept whole, to compare with published scores
+            src, trg, dropped = drop_long_pairs(src, trg, params.data.max_len)
+            stats["train_dropped_long_pairs"] = dropped
+            print(
+                f"numericalize: dropped {dropped} training pairs over {params.data.max_len} words"
+            )
         write_parquet(Path("data/ids") / f"{split}.parquet", pd.DataFrame({"src": src, "trg": trg}))
         stats["splits"][split] = {
             "pairs": len(src),

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nmt import EOS_ID, PAD_ID, SOS_ID, NMTError
-from nmt.batching import ParallelData
+from nmt.batching import ParallelData, drop_long_pairs
 from tests.conftest import random_pairs
 
 
@@ -66,3 +66,15 @@ def test_mismatched_sides_and_missing_file(tmp_path):
         ParallelData([np.array([2, 3])] * 2, [np.array([2, 3])])
     with pytest.raises(NMTError, match="run `dvc repro numericalize` first"):
         ParallelData.load(tmp_path / "train.parquet")
+
+
+def test_long_pairs_are_dropped_and_counted():
+    def sentence(words: int) -> np.ndarray:
+        return np.array([2, *range(4, 4 + words), 3])
+
+    src = [sentence(3), sentence(6), sentence(2)]
+    trg = [sentence(5), sentence(1), sentence(7)]
+    kept_src, kept_trg, dropped = drop_long_pairs(src, trg, max_len=5)
+    assert dropped == 2
+    assert [len(s) for s in kept_src] == [5] and [len(t) for t in kept_trg] == [7]
+    assert drop_long_pairs(src, trg, max_len=7)[2] == 0

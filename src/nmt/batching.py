@@ -38,6 +38,19 @@ def pad(sequences: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def drop_long_pairs(
+    src: list[np.ndarray], trg: list[np.ndarray], max_len: int
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """The pairs whose sides both hold at most `max_len` words (<sos>/<eos> not counted), and
+    how many were dropped: a rare runaway line would otherwise set a whole batch's length."""
+    keep = [
+        i
+        for i, (s, t) in enumerate(zip(src, trg, strict=True))
+        if max(len(s), len(t)) - 2 <= max_len
+    ]
+    return [src[i] for i in keep], [trg[i] for i in keep], len(src) - len(keep)
+
+
 class ParallelData:
     """Numericalized sentence pairs; the source may be read reversed (Sutskever et al.)."""
 

@@ -42,8 +42,10 @@ class DataParams:
     src_lang: str
     trg_lang: str
     splits: tuple[str, ...]
+    max_len: int = 100  # training pairs with a longer side (in words) are dropped
 
     def __post_init__(self) -> None:
+        _require(self.max_len >= 1, "data.max_len", ">= 1", self.max_len)
         _require(
             "train" in self.splits and "val" in self.splits,
             "data.splits",
