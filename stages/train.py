@@ -48,6 +48,7 @@ def main() -> None:
     with Live(f"dvclive/{arch}", resume=resumed, save_dvc_exp=False, dvcyaml=None) as live:
 
         def log(record: dict[str, float]) -> None:
+            live.step = int(record["epoch"]) - 1  # explicit: a resumed run continues the curve
             for split in ("train", "valid"):
                 live.log_metric(f"{split}/loss", record[f"{split}_loss"])
                 live.log_metric(f"{split}/ppl", record[f"{split}_ppl"])

@@ -122,6 +122,18 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     run(root, env, "git", "commit", "-qm", "tiny results")
     assert stages_run(run(root, env, "dvc", "repro")) == set()
 
+    (root / "models/gru.pt").unlink()  # a lost output comes back from the cache, not retrained
+    assert stages_run(run(root, env, "dvc", "repro")) == set()
+    assert (root / "models/gru.pt").is_file()
+
+    clone = root.parent / "clone"  # a clean checkout with a populated cache rebuilds nothing
+    run(root.parent, env, "git", "clone", "-q", str(root), str(clone))
+    run(clone, env, "dvc", "cache", "dir", "--local", str(root / ".dvc/cache"))
+    run(clone, env, "dvc", "checkout", "-q")
+    assert stages_run(run(clone, env, "dvc", "repro")) == set()
+    for name in ("metrics/eval_attention.json", "translations/gru/test_2016_flickr.txt"):
+        assert (clone / name).read_bytes() == (root / name).read_bytes()
+
     out = run(root, env, "dvc", "exp", "run", "-S", "model.attention.attn_dim=12")
     assert stages_run(out) == {"train@attention", "evaluate@attention", "heatmaps@attention"}
 

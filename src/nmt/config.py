@@ -36,6 +36,12 @@ def _require(ok: bool, key: str, rule: str, value: Any) -> None:
         raise ParamsError(f"params.yaml: {key} must be {rule}, got {value!r}")
 
 
+def _at_least(section: str, params: Any, minimum: float, *names: str) -> None:
+    for name in names:
+        value = getattr(params, name)
+        _require(value >= minimum, f"{section}.{name}", f">= {minimum}", value)
+
+
 @dataclass(frozen=True)
 class DataParams:
     url: str
@@ -45,7 +51,7 @@ class DataParams:
     max_len: int = 100  # training pairs with a longer side (in words) are dropped
 
     def __post_init__(self) -> None:
-        _require(self.max_len >= 1, "data.max_len", ">= 1", self.max_len)
+        _at_least("data", self, 1, "max_len")
         _require(
             "train" in self.splits and "val" in self.splits,
             "data.splits",
@@ -59,7 +65,7 @@ class VocabParams:
     min_freq: int = 2
 
     def __post_init__(self) -> None:
-        _require(self.min_freq >= 1, "vocab.min_freq", ">= 1", self.min_freq)
+        _at_least("vocab", self, 1, "min_freq")
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,7 @@ class BatchParams:
     pool_factor: int = 100  # examples are sorted by length within pools of size * pool_factor
 
     def __post_init__(self) -> None:
-        _require(self.size >= 1, "batch.size", ">= 1", self.size)
-        _require(self.pool_factor >= 1, "batch.pool_factor", ">= 1", self.pool_factor)
+        _at_least("batch", self, 1, "size", "pool_factor")
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,7 @@ class ModelParams:
 
     def __post_init__(self) -> None:
         _require(self.arch in ARCHS, "the architecture", f"one of {', '.join(ARCHS)}", self.arch)
-        for key in ("emb_dim", "hid_dim", "n_layers", "attn_dim"):
-            _require(getattr(self, key) >= 1, f"model.{key}", ">= 1", getattr(self, key))
+        _at_least("model", self, 1, "emb_dim", "hid_dim", "n_layers", "attn_dim")
         _require(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
 
 
@@ -99,7 +103,7 @@ class TrainParams:
     max_batches: int = 0  # per epoch; 0 means the whole training set
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "train.epochs", ">= 1", self.epochs)
+        _at_least("train", self, 1, "epochs")
         _require(self.lr > 0, "train.lr", "> 0", self.lr)
         _require(self.clip > 0, "train.clip", "> 0", self.clip)
         _require(
@@ -108,7 +112,7 @@ class TrainParams:
             "in [0, 1]",
             self.teacher_forcing,
         )
-        _require(self.max_batches >= 0, "train.max_batches", ">= 0 (0 = all)", self.max_batches)
+        _at_least("train", self, 0, "max_batches")  # 0: the whole training set
 
     def resume_key(self) -> dict[str, Any]:
         """The settings a resumed run must share; not `epochs`, so training longer continues."""
@@ -126,11 +130,8 @@ class EvaluateParams:
 
     def __post_init__(self) -> None:
         _require(len(self.test_sets) >= 1, "evaluate.test_sets", "a non-empty list", [])
-        _require(self.beam_size >= 1, "evaluate.beam_size", ">= 1", self.beam_size)
-        _require(self.length_penalty >= 0, "evaluate.length_penalty", ">= 0", self.length_penalty)
-        _require(self.max_len >= 1, "evaluate.max_len", ">= 1", self.max_len)
-        _require(self.batch_size >= 1, "evaluate.batch_size", ">= 1", self.batch_size)
-        _require(self.heatmaps >= 0, "evaluate.heatmaps", ">= 0", self.heatmaps)
+        _at_least("evaluate", self, 1, "beam_size", "max_len", "batch_size")
+        _at_least("evaluate", self, 0, "length_penalty", "heatmaps")
 
 
 @dataclass(frozen=True)

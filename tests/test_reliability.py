@@ -1,0 +1,157 @@
+"""A user's mistake or an interruption never costs a traceback or a trained model."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from nmt import SPECIALS, NMTError
+from nmt.checkpoint import load_model, save_model
+from nmt.config import ModelParams
+from nmt.download import download
+from nmt.models import build_model
+from nmt.vocab import save_vocab
+from tests.conftest import random_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = 24
+PARAMS = {
+    "seed": 3,
+    "data": {
+        "url": "https://example.org",
+        "src_lang": "de",
+        "trg_lang": "en",
+        "splits": ["train", "val"],
+    },
+    "batch": {"size": 16},
+    "model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1},
+    "train": {"epochs": 2},
+    "evaluate": {"test_sets": ["val"]},
+}
+
+
+def tiny_project(root: Path, **train: object) -> Path:
+    """A project folder as the data stages leave it, on a synthetic corpus."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "stages").symlink_to(ROOT / "stages")
+    params = {**PARAMS, "train": {**PARAMS["train"], **train}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    tokens = [*SPECIALS, *(f"w{i}" for i in range(len(SPECIALS), VOCAB))]
+    for lang in ("de", "en"):
+        save_vocab(root / f"data/vocab/{lang}.parquet", pd.DataFrame({"token": tokens}))
+    (root / "data/ids").mkdir(parents=True)
+    for split, n, seed in (("train", 3000, 1), ("val", 100, 2)):
+        data = random_pairs(n, vocab=VOCAB, seed=seed)
+        frame = pd.DataFrame({"src": data.src, "trg": data.trg})
+        frame.to_parquet(root / f"data/ids/{split}.parquet")
+    return root
+
+
+def train(root: Path, arch: str = "gru", **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "stages/train.py", arch],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_sigterm_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
+    whole = tiny_project(tmp_path / "whole")
+    done = train(whole)
+    out, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+
+    cut = tiny_project(tmp_path / "cut")
+    running = train(cut)
+    last = cut / "checkpoints/gru/last.pt"
+    while not last.exists() and running.poll() is None:  # epoch 1 is saved: now in epoch 2
+        time.sleep(0.05)
+    time.sleep(0.3)
+    running.send_signal(signal.SIGTERM)
+    out, err = running.communicate(timeout=60)
+    assert running.returncode == 130, err
+    assert "interrupted: files written so far are complete" in err
+    assert "Traceback" not in err
+    assert not (cut / "models/gru.pt").exists()  # the stage did not finish: no output yet
+
+    resumed = train(cut)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "train: resuming after epoch 1" in out
+    for name in ("metrics/train_gru.json", "dvclive/gru/metrics.json"):
+        assert (cut / name).read_text() == (whole / name).read_text(), name
+    saved = [torch.load(p / "models/gru.pt", weights_only=False) for p in (whole, cut)]
+    for key, tensor in saved[0]["state_dict"].items():
+        assert torch.equal(tensor, saved[1]["state_dict"][key]), key
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"model": {"emb_dim": 16, "hid_dim": 24, "dropout": 1.5}},
+            "model.dropout must be in [0, 1), got 1.5",
+        ),
+        ({"train": {"teacher_forcing": 2}}, "train.teacher_forcing must be in [0, 1], got 2"),
+        ({"batch": {"size": 0}}, "batch.size must be >= 1, got 0"),
+        ({"evaluate": {"beam_size": 0}}, "evaluate.beam_size must be >= 1, got 0"),
+        (
+            {"model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1, "rnn": {}}},
+            "unknown architecture 'model.rnn'",
+        ),
+    ],
+)
+def test_bad_params_stop_a_stage_with_one_line_and_write_nothing(tmp_path, change, message):
+    root = tiny_project(tmp_path)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, **change}))
+    result = train(root)
+    _, err = result.communicate(timeout=120)
+    assert result.returncode == 1
+    assert err.startswith("error: params.yaml: ") and message in err and err.count("\n") == 1
+    assert not (root / "checkpoints").exists() and not (root / "models").exists()
+
+
+def test_missing_data_names_the_stage_to_run(tmp_path):
+    root = tiny_project(tmp_path)
+    (root / "data/ids/val.parquet").unlink()
+    _, err = train(root).communicate(timeout=120)
+    assert err == "error: data/ids/val.parquet not found: run `dvc repro numericalize` first\n"
+
+
+def test_truncated_download_is_refused_and_nothing_is_left(mirror, tmp_path):
+    bad = tmp_path / "mirror"
+    shutil.copytree(mirror, bad)
+    payload = (bad / "val.de.gz").read_bytes()
+    (bad / "val.de.gz").chmod(0o644)
+    (bad / "val.de.gz").write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(NMTError, match=r"checksum mismatch for val\.de\.gz"):
+        download(["val"], ("de", "en"), tmp_path / "raw", str(bad))
+    assert not (tmp_path / "raw").exists() or list((tmp_path / "raw").iterdir()) == []
+
+
+def test_checkpoints_of_other_vocabularies_or_architectures_are_refused(tmp_path):
+    params = ModelParams(arch="gru", emb_dim=8, hid_dim=8, dropout=0.0)
+    path = tmp_path / "gru.pt"
+    save_model(path, build_model(params, 30, 20), params, (30, 20), ("de-hash", "en-hash"))
+    model, saved = load_model(path, ("de-hash", "en-hash"), "gru")
+    assert saved["vocab_sizes"] == (30, 20) and not model.training
+    with pytest.raises(NMTError, match=r"trained with other vocabularies .* `dvc repro train`"):
+        load_model(path, ("de-hash", "other"), "gru")
+    with pytest.raises(NMTError, match="holds a 'gru' model, not 'lstm'"):
+        load_model(path, ("de-hash", "en-hash"), "lstm")
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(NMTError, match="is not a model checkpoint of this project"):
+        load_model(path, ("de-hash", "en-hash"), "gru")
