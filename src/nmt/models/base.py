@@ -1,17 +1,18 @@
 """What every sequence-to-sequence model here shares: the training loss and its decoding loop.
 
-A model defines three pieces, over sequence-first tensors:
+A model defines, over sequence-first tensors:
   encode(src, src_len) -> (decoder state, memory the decoder reads at every step)
   decode(tokens [k, B], state, memory) -> (features [k, B, F], state, attention [k, L, B] | None)
-  project(features [N, F], memory, columns [N]) -> logits [N, V]
+  output_layer(memory, columns) -> weight and bias that turn feature rows into logits
+  select_state / select_memory(..., rows) -> the same for some sentences of the batch
 `decode` takes a run of k known input tokens at once, so a model whose next input does not
 depend on its own output (LSTM, Cho's GRU) runs the whole run in one fused RNN call.
 
 The loss exploits what is known before the loop starts (`teacher_force` is drawn up front):
 a step is projected inside the loop only when its prediction feeds the next step, and only
-for sentences that have not ended; every other step is projected after the loop, in one
-matmul over the non-padded positions. That is the seed's computation, without its work on
-padding, its per-step bookkeeping, or a second projection of any position.
+for sentences that have not ended; all logits then go through one cross-entropy node with
+one batched backward. That is the seed's computation, without its work on padding, its
+per-step bookkeeping, or a second projection of any position.
 """
 
 from __future__ import annotations
