@@ -18,6 +18,7 @@ from nmt import SPECIALS, NMTError
 from nmt.checkpoint import load_model, save_model
 from nmt.config import ModelParams
 from nmt.download import download
+from nmt.io import save_torch
 from nmt.models import build_model
 from nmt.vocab import save_vocab
 from tests.conftest import random_pairs
@@ -155,3 +156,11 @@ def test_checkpoints_of_other_vocabularies_or_architectures_are_refused(tmp_path
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(NMTError, match="is not a model checkpoint of this project"):
         load_model(path, ("de-hash", "en-hash"), "gru")
+
+
+def test_saved_files_are_byte_identical_for_identical_objects(tmp_path):
+    state = build_model(ModelParams(arch="gru", emb_dim=4, hid_dim=4, dropout=0.0), 9, 9)
+    save_torch(tmp_path / "a.pt", state.state_dict())
+    save_torch(tmp_path / "b.pt", state.state_dict())
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -47,4 +48,8 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
-    _write_with(path, lambda tmp: torch.save(obj, tmp))
+    """Byte-identical for identical objects: saved to memory first, since `torch.save` to a
+    file names its archive after that file, here a random temporary name."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _write_with(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
