@@ -48,11 +48,12 @@ def train_step(
     loss_fn: LossFn,
     batch: Batch,
     tf: torch.Tensor,
+    clip: float,
 ) -> None:
     loss = loss_fn(model, batch.src, batch.src_len, batch.trg, tf)
     optimizer.zero_grad()
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
 
 
@@ -82,7 +83,7 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
         names = list(contenders) if number % 2 else list(reversed(contenders))
         for name in names:
             start = time.perf_counter()
-            train_step(*contenders[name], batch, tf)
+            train_step(*contenders[name], batch, tf, params.train.clip)
             if number >= warmup:
                 seconds[name] += time.perf_counter() - start
         if number >= warmup:
@@ -91,7 +92,7 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
     with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
         batch = data.collate(groups[0])
         tf = torch.rand(batch.trg.shape[0], generator=forcing) < params.train.teacher_forcing
-        train_step(*contenders["ours"], batch, tf)
+        train_step(*contenders["ours"], batch, tf, params.train.clip)
     flops_per_token = counter.get_total_flops() / batch.n_trg_tokens
     return {
         "batches": n_batches,

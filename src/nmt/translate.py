@@ -27,7 +27,6 @@ from nmt.vocab import load_vocab, numericalize, vocab_hash
 class Translator:
     model: Seq2Seq
     params: ModelParams
-    src_lang: str
     src_vocab: list[str]
     trg_vocab: list[str]
 
@@ -38,7 +37,7 @@ class Translator:
         vocabs = [load_vocab(vocab_dir / f"{lang}.parquet") for lang in (src_lang, trg_lang)]
         hashes = (vocab_hash(vocabs[0]), vocab_hash(vocabs[1]))
         model, saved = load_model(model_path, hashes, arch, target=f"train@{arch}")
-        return cls(model, ModelParams(**saved["model_params"]), src_lang, *vocabs)
+        return cls(model, ModelParams(**saved["model_params"]), *vocabs)
 
     def translate_data(
         self, data: ParallelData, beam_size: int, max_len: int, alpha: float, batch_size: int
