@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("arch", choices=ARCHS)
     arch = parser.parse_args().arch
     params = load_params()
-    model_params = params.model_params(arch)
+    model_params, train_params = params.model_params(arch), params.train_params(arch)
     vocabs = [
         load_vocab(Path("data/vocab") / f"{lang}.parquet")
         for lang in (params.data.src_lang, params.data.trg_lang)
@@ -36,12 +36,12 @@ def main() -> None:
         model,
         train,
         valid,
-        params.train,
+        train_params,
         params.batch,
         params.seed,
         Path("checkpoints") / arch,
         fingerprint(
-            model_params, params.train.resume_key(), params.batch, params.seed, hashes, len(train)
+            model_params, train_params.resume_key(), params.batch, params.seed, hashes, len(train)
         ),
     )
     resumed = trainer.restore()
@@ -56,15 +56,16 @@ def main() -> None:
 
         summary = trainer.fit(on_epoch=log)
 
-    model.load_state_dict(trainer.best_state())
+    model.load_state_dict(trainer.final_state())
+    averaged = "averaged_epochs" in summary
     save_model(
         Path("models") / f"{arch}.pt",
         model,
         model_params,
         sizes,
         hashes,
-        epoch=summary["best_epoch"],
-        valid_loss=summary["best_valid_loss"],
+        epoch=summary["epochs" if averaged else "best_epoch"],
+        valid_loss=summary["averaged_valid_loss" if averaged else "best_valid_loss"],
     )
     write_json(
         Path("metrics") / f"train_{arch}.json", {"parameters": model.n_parameters(), **summary}
@@ -82,6 +83,12 @@ def main() -> None:
         f"train: {arch}: best valid loss {summary['best_valid_loss']:.3f} "
         f"(ppl {math.exp(summary['best_valid_loss']):.2f}) at epoch {summary['best_epoch']}"
     )
+    if averaged:
+        print(
+            f"train: {arch}: the mean of the last {summary['averaged_epochs']} epochs' weights: "
+            f"valid loss {summary['averaged_valid_loss']:.3f} "
+            f"(ppl {summary['averaged_valid_ppl']:.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -78,3 +78,15 @@ def test_long_pairs_are_dropped_and_counted():
     assert dropped == 2
     assert [len(s) for s in kept_src] == [5] and [len(t) for t in kept_trg] == [7]
     assert drop_long_pairs(src, trg, max_len=7)[2] == 0
+
+
+def test_token_batches_fit_the_budget_and_cover_every_example_once():
+    data = random_pairs(500, vocab=30, seed=3, max_len=20)
+    groups = data.batch_indices(32, pool_factor=4, seed=1, epoch=0, max_tokens=200)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(500))
+    for group in groups:
+        assert len(group) * data.lengths[group].max() <= 200 or len(group) == 1
+    sizes = [len(g) for g in groups]
+    assert max(sizes) > 2 * min(sizes)  # short sentences come in bigger batches
+    alone = data.batch_indices(32, pool_factor=4, seed=1, epoch=0, max_tokens=1)
+    assert all(len(g) == 1 for g in alone)

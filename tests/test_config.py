@@ -1,3 +1,4 @@
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,44 @@ def test_defaults_are_the_seed_models_trained_briefly(default_params):
     attention = default_params.model_params("attention")
     assert (attention.attn_dim, attention.masked, attention.reverse_src) == (512, True, False)
     assert default_params.vocab.min_freq == 2 and default_params.batch.size == 128
-    train = default_params.train
-    assert (train.lr, train.clip, train.teacher_forcing) == (1e-3, 1.0, 0.5)
-    assert train.epochs == 1  # small default for a laptop; the seed's 20 is one -S away
+    for arch in ("lstm", "gru", "attention"):
+        train = default_params.train_params(arch)
+        assert (train.lr, train.clip, train.teacher_forcing) == (1e-3, 1.0, 0.5)
+        assert (train.label_smoothing, train.warmup, train.average) == (0.0, 0, 1)
+        assert train.epochs == 1  # small default for a laptop; the seed's 20 is one -S away
     assert TrainParams().epochs == 20  # and the seed's count where params.yaml is silent
+
+
+def test_transformer_defaults_are_the_classic_small_one(default_params):
+    model = default_params.model_params("transformer")
+    assert (model.n_layers, model.hid_dim, model.heads, model.ff_dim, model.dropout) == (
+        3,
+        256,
+        8,
+        512,
+        0.1,
+    )
+    assert not model.reverse_src and not model.norm_first and model.positions == "learned"
+    train = default_params.train_params("transformer")
+    assert (train.lr, train.teacher_forcing, train.label_smoothing) == (5e-4, 1.0, 0.1)
+    assert train.epochs == 1  # shared with the other architectures
+
+
+def test_train_section_of_one_architecture_overrides_only_it():
+    raw = raw_params()
+    raw["train"]["gru"] = {"lr": 0.01, "epochs": 3}
+    params = parse_params(raw)
+    assert (params.train_params("gru").lr, params.train_params("gru").epochs) == (0.01, 3)
+    assert params.train_params("lstm").lr == 0.001
+
+
+def test_dvc_yaml_tracks_every_training_key():
+    """Each train@ stage lists the shared training keys one by one (and its architecture's
+    section), so a change to another architecture's section does not retrain it."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["do"]
+    tracked = {p.removeprefix("train.") for p in stage["params"] if p.startswith("train.")}
+    assert tracked == {f.name for f in fields(TrainParams)} | {"${item}"}
+    assert set(raw_params()["train"]) == {f.name for f in fields(TrainParams)} | set(ARCHS)
 
 
 def test_arch_section_overrides_shared_value():
@@ -57,6 +92,29 @@ def test_arch_section_overrides_shared_value():
             "unknown architecture 'model.transformerx'",
         ),
         (lambda p: p["model"]["gru"].update(n_layers=2), "unknown key 'model.gru.n_layers'"),
+        (lambda p: p["train"]["gru"].update(heads=2), "unknown key 'train.gru.heads'"),
+        (lambda p: p["train"].update(rnn={}), "unknown architecture 'train.rnn'"),
+        (
+            lambda p: p["train"]["transformer"].update(schedule="linear"),
+            "train.schedule must be one of constant, inverse_sqrt, cosine, got 'linear'",
+        ),
+        (
+            lambda p: p["train"]["transformer"].update(label_smoothing=-0.1),
+            "train.label_smoothing must be in [0, 1]",
+        ),
+        (lambda p: p["train"].update(average=0), "train.average must be >= 1, got 0"),
+        (
+            lambda p: p["model"]["transformer"].update(heads=3),
+            "model.transformer.hid_dim must be a multiple of heads (3), got 256",
+        ),
+        (
+            lambda p: p["model"]["transformer"].update(emb_dim=128),
+            "model.transformer.emb_dim must be hid_dim, got 128",
+        ),
+        (
+            lambda p: p["model"]["transformer"].update(positions="rotary"),
+            "model.transformer.positions must be learned or sinusoidal, got 'rotary'",
+        ),
         (lambda p: p.pop("data"), "missing key 'data'"),
     ],
 )
@@ -71,10 +129,11 @@ def test_bad_params_name_the_key(edit, message):
 
 def test_unknown_architecture_is_named(default_params):
     with pytest.raises(
-        ParamsError, match=r"unknown architecture 'rnn' \(known: lstm, gru, attention\)"
+        ParamsError,
+        match=r"unknown architecture 'rnn' \(known: lstm, gru, attention, transformer\)",
     ):
         default_params.model_params("rnn")
-    assert ARCHS == ("lstm", "gru", "attention")
+    assert ARCHS == ("lstm", "gru", "attention", "transformer")
 
 
 def test_missing_and_broken_params_file(tmp_path):
@@ -86,6 +145,7 @@ def test_missing_and_broken_params_file(tmp_path):
 
 
 def test_fingerprint_changes_with_any_setting(default_params):
-    base = fingerprint(default_params.train, 1)
-    assert base == fingerprint(default_params.train, 1)
-    assert base != fingerprint(default_params.train, 2)
+    train = default_params.train_params("gru")
+    base = fingerprint(train, 1)
+    assert base == fingerprint(train, 1)
+    assert base != fingerprint(train, 2)

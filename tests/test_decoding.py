@@ -8,14 +8,20 @@ from nmt.models import build_model
 from nmt.training import Trainer, seed_everything
 from tests.conftest import random_pairs
 
-ARCHS = ["lstm", "gru", "attention"]
+ARCHS = ["lstm", "gru", "attention", "transformer"]
+EXTRA = {
+    "lstm": {"n_layers": 2},
+    "gru": {},
+    "attention": {"attn_dim": 10},
+    "transformer": {"emb_dim": 12, "heads": 2, "ff_dim": 24},
+}
 
 
 def tiny(arch: str, std: float = 0.5) -> torch.nn.Module:
     """Large random weights: peaked, varied predictions that make search choices matter."""
-    extra = {"n_layers": 2} if arch == "lstm" else {"attn_dim": 10} if arch == "attention" else {}
     torch.manual_seed(0)
-    model = build_model(ModelParams(arch=arch, emb_dim=8, hid_dim=12, dropout=0.0, **extra), 20, 15)
+    settings = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0, **EXTRA[arch]}
+    model = build_model(ModelParams(arch=arch, **settings), 20, 15)
     for param in model.parameters():
         torch.nn.init.normal_(param, std=std)
     return model.eval()
@@ -70,15 +76,17 @@ def trained(tmp_path_factory) -> dict[str, torch.nn.Module]:
     models = {}
     for arch in ARCHS:
         seed_everything(0)
-        extra = {"attn_dim": 16} if arch == "attention" else {}
-        model = build_model(
-            ModelParams(arch=arch, emb_dim=16, hid_dim=24, dropout=0.0, **extra), 24, 24
-        )
+        extra = {"attention": {"attn_dim": 16}, "transformer": {"emb_dim": 24, "heads": 4}}
+        settings = {"emb_dim": 16, "hid_dim": 24, "dropout": 0.0, **extra.get(arch, {})}
+        model = build_model(ModelParams(arch=arch, **settings), 24, 24)
+        recipe = {"epochs": 8, "lr": 1e-2}
+        if arch == "transformer":  # learns positions from scratch: slower on this toy task
+            recipe = {"epochs": 60, "lr": 3e-3, "teacher_forcing": 1.0}
         Trainer(
             model,
             random_pairs(300, vocab=24, seed=1),
             random_pairs(20, vocab=24, seed=2),
-            TrainParams(epochs=8, lr=1e-2),
+            TrainParams(**recipe),
             BatchParams(size=32),
             seed=0,
             run_dir=tmp_path_factory.mktemp(arch),
@@ -112,8 +120,9 @@ def test_outputs_never_hold_pad_or_sos_and_respect_max_len():
         assert not {PAD_ID, SOS_ID, EOS_ID} & set(hypothesis.tokens)
 
 
-def test_attention_rows_cover_each_output_step_and_sum_to_one():
-    model = tiny("attention")
+@pytest.mark.parametrize("arch", ["attention", "transformer"])
+def test_attention_rows_cover_each_output_step_and_sum_to_one(arch):
+    model = tiny(arch)
     src, src_len = sources()
     for search in (
         greedy_search(model, src, src_len, max_len=12),
@@ -126,9 +135,10 @@ def test_attention_rows_cover_each_output_step_and_sum_to_one():
     assert greedy_search(tiny("gru"), src, src_len, max_len=3)[0].attention is None
 
 
+@pytest.mark.parametrize("arch", ["attention", "transformer"])
 @pytest.mark.parametrize("beam_size", [1, 3])
-def test_corpus_translation_keeps_order_and_is_independent_of_batching(beam_size):
-    model = tiny("attention", std=0.3)
+def test_corpus_translation_keeps_order_and_is_independent_of_batching(arch, beam_size):
+    model = tiny(arch, std=0.3)
     data = random_pairs(23, vocab=20, seed=4)
     whole = translate_corpus(model, data, batch_size=23, max_len=10, beam_size=beam_size)
     batched = translate_corpus(model, data, batch_size=4, max_len=10, beam_size=beam_size)

@@ -2,17 +2,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nmt import PAD_ID
+from nmt import PAD_ID, NMTError
 from nmt.config import ModelParams
 from nmt.models import build_model
 from nmt.models.base import LinearCrossEntropy, teacher_forced_runs
 from nmt.reference import reference_loss
 
 TINY = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0}
+EXTRA = {
+    "lstm": {"n_layers": 2},
+    "gru": {},
+    "attention": {"attn_dim": 10},
+    "transformer": {"emb_dim": 12, "n_layers": 2, "heads": 3, "ff_dim": 16},
+}
 
 
 def tiny(arch: str, **over) -> torch.nn.Module:
-    extra = {"n_layers": 2} if arch == "lstm" else {"attn_dim": 10} if arch == "attention" else {}
+    extra = EXTRA[arch]
     torch.manual_seed(0)
     return build_model(ModelParams(arch=arch, **{**TINY, **extra, **over}), 20, 15)
 
@@ -27,7 +33,13 @@ def batch(lengths=(6, 4, 2)):
 
 
 @pytest.mark.parametrize(
-    ("arch", "count"), [("lstm", 13_898_501), ("gru", 14_219_781), ("attention", 20_518_405)]
+    ("arch", "count"),
+    [
+        ("lstm", 13_898_501),
+        ("gru", 14_219_781),
+        ("attention", 20_518_405),
+        ("transformer", 9_038_341),
+    ],
 )
 def test_parameter_counts_of_the_seed_models(default_params, arch, count):
     model = build_model(default_params.model_params(arch), 7853, 5893)
@@ -49,7 +61,7 @@ def test_decode_shapes(arch):
         assert weights.shape == (4, 6, 3)
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru", "attention"])
+@pytest.mark.parametrize("arch", ["lstm", "gru", "attention", "transformer"])
 def test_decoding_a_run_equals_decoding_step_by_step(arch):
     model = tiny(arch)
     src, src_len, trg = batch()
@@ -92,6 +104,24 @@ def test_linear_cross_entropy_reuses_known_logits_and_matches_autograd():
             assert torch.allclose(g, w, atol=1e-6)
         shifted = LinearCrossEntropy.apply(features, weight, bias, targets, logits[:2].detach() * 2)
         assert shifted.item() != pytest.approx(expected.item(), rel=1e-3)
+
+
+def test_label_smoothing_matches_torch_cross_entropy():
+    torch.manual_seed(0)
+    features = torch.randn(5, 4, requires_grad=True)
+    weight = torch.randn(6, 4, requires_grad=True)
+    bias = torch.randn(6, requires_grad=True)
+    targets = torch.tensor([0, 5, 2, 2, 1])
+    logits = features @ weight.t() + bias
+    plain = F.cross_entropy(logits, targets, reduction="sum")
+    expected = F.cross_entropy(logits, targets, reduction="sum", label_smoothing=0.1)
+    want = torch.autograd.grad(expected, (features, weight, bias))
+    known = logits[:1].detach()
+    got = LinearCrossEntropy.apply(features, weight, bias, targets, known, 0.1)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert got.item() != pytest.approx(plain.item(), rel=1e-3)
+    for g, w in zip(torch.autograd.grad(got, (features, weight, bias)), want, strict=True):
+        assert torch.allclose(g, w, atol=1e-6)
 
 
 def sharpened(arch: str, **over) -> torch.nn.Module:
@@ -194,3 +224,94 @@ def test_initialisation_follows_the_papers():
     weights = [p for n, p in attention.named_parameters() if "bias" not in n]
     assert all((b == 0).all() for b in biases)
     assert torch.cat([w.flatten() for w in weights]).std().item() == pytest.approx(0.01, rel=0.05)
+
+
+def transformer_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(2)
+    src, src_len, _ = batch((6, 4, 2))
+    trg = torch.randint(4, 15, (7, 3))
+    trg[5:, 1] = PAD_ID
+    return src, src_len, trg
+
+
+def test_transformer_decoder_is_causal():
+    """A position's features do not change when later target tokens change."""
+    model = sharpened("transformer")
+    src, src_len, trg = transformer_batch()
+    state, memory = model.encode(src, src_len)
+    before, _, _ = model.decode(trg, state, memory)
+    changed = trg.clone()
+    changed[4:] = torch.randint(4, 15, (3, 3))
+    after, _, _ = model.decode(changed, state, memory)
+    assert torch.allclose(before[:4], after[:4], atol=1e-6)
+    assert not torch.allclose(before[4:], after[4:], atol=1e-3)
+
+
+def test_transformer_ignores_padding():
+    """More padding after the source or the target changes no real position's output."""
+    model = sharpened("transformer")
+    src, src_len, trg = transformer_batch()
+    state, memory = model.encode(src, src_len)
+    features, _, _ = model.decode(trg, state, memory)
+    padded_src = torch.cat([src, torch.full((3, 3), PAD_ID)])
+    padded_trg = torch.cat([trg, torch.full((2, 3), PAD_ID)])
+    state, memory = model.encode(padded_src, src_len)
+    padded, _, _ = model.decode(padded_trg, state, memory)
+    real = trg != PAD_ID
+    assert torch.allclose(features[real], padded[: len(trg)][real], atol=1e-5)
+    loss = model.loss(src, src_len, trg, torch.ones(7, dtype=torch.bool))
+    padded_loss = model.loss(padded_src, src_len, padded_trg, torch.ones(9, dtype=torch.bool))
+    assert loss.item() == pytest.approx(padded_loss.item(), rel=1e-5)
+
+
+def test_transformer_loss_is_cross_entropy_of_one_parallel_pass():
+    """Teacher-forced, the loss is plain cross-entropy over the decoder's logits for trg[:-1]."""
+    model = sharpened("transformer")
+    src, src_len, trg = transformer_batch()
+    state, memory = model.encode(src, src_len)
+    features, _, _ = model.decode(trg[:-1], state, memory)
+    logits = model.out(features)
+    want = F.cross_entropy(logits.flatten(0, 1), trg[1:].flatten(), ignore_index=PAD_ID)
+    got = model.loss(src, src_len, trg, torch.ones(7, dtype=torch.bool))
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    smoothed = model.loss(src, src_len, trg, torch.ones(7, dtype=torch.bool), 0.1)
+    assert smoothed.item() == pytest.approx(
+        F.cross_entropy(
+            logits.flatten(0, 1), trg[1:].flatten(), ignore_index=PAD_ID, label_smoothing=0.1
+        ).item(),
+        rel=1e-5,
+    )
+
+
+def test_transformer_cross_attention_weights_in_eval_mode():
+    model = sharpened("transformer").eval()
+    src, src_len, trg = transformer_batch()
+    state, memory = model.encode(src, src_len)
+    features, _, weights = model.decode(trg[:4], state, memory)
+    assert features.shape == (4, 3, 12)
+    assert weights.shape == (4, 6, 3)
+    assert torch.allclose(weights.sum(1), torch.ones(4, 3), atol=1e-6)
+    assert (weights.permute(1, 2, 0)[src == PAD_ID] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("over", "count"),
+    [
+        ({}, 9_038_341),
+        ({"tie_embeddings": True}, 9_038_341 - 5893 * 256),
+        ({"positions": "sinusoidal"}, 9_038_341 - 2 * 100 * 256),
+        ({"norm_first": True}, 9_038_341 + 2 * 2 * 256),  # a final LayerNorm per stack
+    ],
+)
+def test_transformer_options_change_the_parameter_count(default_params, over, count):
+    from dataclasses import replace
+
+    params = replace(default_params.model_params("transformer"), **over)
+    assert build_model(params, 7853, 5893).n_parameters() == count
+
+
+def test_transformer_refuses_sentences_longer_than_its_positions():
+    model = tiny("transformer", max_positions=5)
+    src, src_len, _ = batch((6, 4, 2))
+    with pytest.raises(NMTError, match="longer than the Transformer's 5"):
+        model.encode(src, src_len)

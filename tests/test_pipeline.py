@@ -21,7 +21,13 @@ from nmt.vocab import load_vocab, vocab_hash
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "batch": {"size": 64},
-    "model": {"emb_dim": 8, "hid_dim": 16, "lstm": {"n_layers": 2}, "attention": {"attn_dim": 8}},
+    "model": {
+        "emb_dim": 8,
+        "hid_dim": 16,
+        "lstm": {"n_layers": 2},
+        "attention": {"attn_dim": 8},
+        "transformer": {"emb_dim": 16, "hid_dim": 16, "n_layers": 1, "heads": 2, "ff_dim": 32},
+    },
     "train": {"epochs": 1, "max_batches": 2},
     "evaluate": {
         "test_sets": ["test_2016_flickr", "test_2018_flickr"],
@@ -30,7 +36,7 @@ TINY = {
         "heatmaps": 2,
     },
 }
-ARCHS = ("lstm", "gru", "attention")
+ARCHS = ("lstm", "gru", "attention", "transformer")
 TEST_SIZES = {"test_2016_flickr": 1000, "test_2018_flickr": 1071}
 
 
@@ -81,8 +87,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
 
 def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     root, env = project
-    every = {"download", "tokenize", "vocab", "numericalize", "heatmaps@attention"}
+    every = {"download", "tokenize", "vocab", "numericalize"}
     every |= {f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS}
+    every |= {"heatmaps@attention", "heatmaps@transformer"}
     assert stages_run(run(root, env, "dvc", "repro")) == every
 
     data = json.loads((root / "metrics/data.json").read_text())
@@ -92,7 +99,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     hashes = tuple(
         vocab_hash(load_vocab(root / f"data/vocab/{lang}.parquet")) for lang in ("de", "en")
     )
-    for arch in ("lstm", "gru", "attention"):
+    for arch in ARCHS:
         model, saved = load_model(root / f"models/{arch}.pt", hashes, arch)
         metrics = json.loads((root / f"metrics/train_{arch}.json").read_text())
         assert metrics["parameters"] == model.n_parameters()
@@ -112,7 +119,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
             assert len(lines) == size + 1 and lines[-1] == ""
     heatmaps = sorted((root / "plots/attention").iterdir())
     assert [p.name for p in heatmaps] == ["test_2016_flickr_0.png", "test_2016_flickr_1.png"]
-    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in heatmaps)
+    heatmaps += sorted((root / "plots/transformer").iterdir())
+    assert len(heatmaps) == 4 and all(p.read_bytes()[:4] == b"\x89PNG" for p in heatmaps)
     shown = json.loads(run(root, env, "dvc", "plots", "show", "--json"))["data"]
     for path in heatmaps:
         assert shown[str(path.relative_to(root))][0]["type"] == "image"
@@ -141,6 +149,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
 
     out = run(root, env, "dvc", "exp", "run", "-S", "model.attention.attn_dim=12")
     assert stages_run(out) == {"train@attention", "evaluate@attention", "heatmaps@attention"}
+    out = run(root, env, "dvc", "exp", "run", "-S", "train.transformer.label_smoothing=0.2")
+    assert stages_run(out) == {f"{s}@transformer" for s in ("train", "evaluate", "heatmaps")}
 
     out = run(root, env, "dvc", "exp", "run", "-S", "evaluate.beam_size=3")
     assert stages_run(out) == {f"evaluate@{arch}" for arch in ARCHS}

@@ -34,7 +34,7 @@ PARAMS = {
         "splits": ["train", "val"],
     },
     "batch": {"size": 16},
-    "model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1},
+    "model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1, "transformer": {"emb_dim": 24}},
     "train": {"epochs": 2},
     "evaluate": {"test_sets": ["val"]},
 }

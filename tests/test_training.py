@@ -4,24 +4,25 @@ import torch
 from nmt import NMTError
 from nmt.config import BatchParams, ModelParams, TrainParams
 from nmt.models import build_model
-from nmt.training import Trainer, evaluate_loss, seed_everything
+from nmt.training import Trainer, average_weights, evaluate_loss, lr_factor, seed_everything
 from tests.conftest import random_pairs
 
 TRAIN = random_pairs(300, vocab=24, seed=1)
 VALID = random_pairs(40, vocab=24, seed=2)
 
 
-def make_trainer(run_dir, arch="gru", epochs=2, lr=3e-3) -> Trainer:
+EXTRA = {"attention": {"attn_dim": 16}, "transformer": {"emb_dim": 24, "heads": 4}}
+
+
+def make_trainer(run_dir, arch="gru", epochs=2, lr=3e-3, **options) -> Trainer:
     seed_everything(5)
-    extra = {"attn_dim": 16} if arch == "attention" else {}
-    model = build_model(
-        ModelParams(arch=arch, emb_dim=16, hid_dim=24, dropout=0.1, **extra), 24, 24
-    )
+    settings = {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1, **EXTRA.get(arch, {})}
+    model = build_model(ModelParams(arch=arch, **settings), 24, 24)
     return Trainer(
         model,
         TRAIN,
         VALID,
-        TrainParams(epochs=epochs, lr=lr),
+        TrainParams(epochs=epochs, lr=lr, **options),
         BatchParams(size=32),
         seed=5,
         run_dir=run_dir,
@@ -29,9 +30,10 @@ def make_trainer(run_dir, arch="gru", epochs=2, lr=3e-3) -> Trainer:
     )
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru", "attention"])
+@pytest.mark.parametrize("arch", ["lstm", "gru", "attention", "transformer"])
 def test_tiny_training_lowers_the_loss(tmp_path, arch):
-    trainer = make_trainer(tmp_path, arch, epochs=10, lr=1e-2)
+    options = {"teacher_forcing": 1.0, "label_smoothing": 0.1} if arch == "transformer" else {}
+    trainer = make_trainer(tmp_path, arch, epochs=10, lr=1e-2, **options)
     before = evaluate_loss(trainer.model, VALID, 32)
     summary = trainer.fit()
     losses = [r["train_loss"] for r in trainer.history]
@@ -49,27 +51,31 @@ def test_same_seed_same_losses(tmp_path):
     assert [r["valid_loss"] for r in first.history] == [r["valid_loss"] for r in second.history]
 
 
+# Options whose state must survive a resume: the schedule's step, the epochs to average.
+RECIPE = {"schedule": "inverse_sqrt", "warmup": 5, "average": 2, "label_smoothing": 0.1}
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
-    whole = make_trainer(tmp_path / "whole", epochs=3)
+    whole = make_trainer(tmp_path / "whole", epochs=3, **RECIPE)
     whole.fit()
 
     def stop_after_first(record):
         if record["epoch"] == 1:
             raise KeyboardInterrupt
 
-    broken = make_trainer(tmp_path / "broken", epochs=3)
+    broken = make_trainer(tmp_path / "broken", epochs=3, **RECIPE)
     with pytest.raises(KeyboardInterrupt):
         broken.fit(on_epoch=stop_after_first)
     torch.manual_seed(999)  # a fresh process would start from another random state
-    resumed = make_trainer(tmp_path / "broken", epochs=3)
+    resumed = make_trainer(tmp_path / "broken", epochs=3, **RECIPE)
     assert resumed.restore() and resumed.epoch == 1
     resumed.fit()
     keys = ("train_loss", "valid_loss")
     assert [[r[k] for k in keys] for r in resumed.history] == [
         [r[k] for k in keys] for r in whole.history
     ]
-    for name, tensor in whole.best_state().items():
-        assert torch.equal(tensor, resumed.best_state()[name]), name
+    for name, tensor in whole.final_state().items():
+        assert torch.equal(tensor, resumed.final_state()[name]), name
 
 
 def test_more_epochs_continue_a_finished_run(tmp_path):
@@ -98,3 +104,45 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):
     ):
         trainer.fit()
     assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
+
+
+def test_learning_rate_schedules():
+    def rates(**options) -> list[float]:
+        p = TrainParams(lr=1.0, **options)
+        return [lr_factor(step, p, total_steps=10) for step in range(10)]
+
+    assert rates() == [1.0] * 10
+    assert rates(warmup=4)[:5] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    inverse = rates(schedule="inverse_sqrt", warmup=4)
+    assert inverse[3] == 1.0 and inverse[8] == pytest.approx((4 / 9) ** 0.5)
+    cosine = rates(schedule="cosine", warmup=2)
+    assert cosine[:3] == [0.5, 1.0, 1.0] and cosine[6] == pytest.approx(0.5)
+    assert cosine[-1] < 0.05
+
+
+def test_the_optimizer_follows_the_schedule(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1, lr=1e-2, schedule="inverse_sqrt", warmup=4)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 / 4)
+    trainer.fit()
+    steps = len(trainer.epoch_batches(0))  # 10 batches of 32
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * (4 / (steps + 1)) ** 0.5)
+
+
+def test_averaging_keeps_the_mean_of_the_last_epochs(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=3, average=2)
+    snapshots = []
+    summary = trainer.fit(on_epoch=lambda r: snapshots.append(trainer.model.state_dict()))
+    snapshots = [{k: v.clone() for k, v in s.items()} for s in snapshots]
+    assert sorted(p.name for p in tmp_path.glob("epoch_*.pt")) == ["epoch_2.pt", "epoch_3.pt"]
+    averaged = trainer.final_state()
+    for name, tensor in averaged.items():
+        assert torch.allclose(tensor, (snapshots[1][name] + snapshots[2][name]) / 2), name
+    assert summary["averaged_epochs"] == 2
+    assert summary["averaged_valid_loss"] == pytest.approx(evaluate_loss(trainer.model, VALID, 32))
+
+
+def test_average_weights_of_checkpoints():
+    a = {"w": torch.tensor([1.0, 3.0]), "steps": torch.tensor(1)}
+    b = {"w": torch.tensor([3.0, 5.0]), "steps": torch.tensor(2)}
+    mean = average_weights([a, b])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0])) and mean["steps"] == 2

@@ -81,9 +81,16 @@ class ParallelData:
         return len(self.src)
 
     def batch_indices(
-        self, batch_size: int, pool_factor: int = 100, seed: int | None = None, epoch: int = 0
+        self,
+        batch_size: int,
+        pool_factor: int = 100,
+        seed: int | None = None,
+        epoch: int = 0,
+        max_tokens: int = 0,
     ) -> list[np.ndarray]:
-        """Index groups for one epoch; `seed=None` gives a fixed, fully length-sorted order."""
+        """Index groups for one epoch; `seed=None` gives a fixed, fully length-sorted order.
+        With `max_tokens`, a batch holds as many sentences as fit that many padded tokens on
+        its longer side (at least one), instead of `batch_size`."""
         rng = None if seed is None else np.random.default_rng([seed, epoch])
         order = np.arange(len(self)) if rng is None else rng.permutation(len(self))
         pool = len(self) if rng is None else batch_size * pool_factor
@@ -91,10 +98,23 @@ class ParallelData:
         for start in range(0, len(order), pool):
             chunk = order[start : start + pool]
             chunk = chunk[np.lexsort((self.lengths[chunk, 1], self.lengths[chunk, 0]))]
-            groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+            if max_tokens:
+                groups += self._token_batches(chunk, max_tokens)
+            else:
+                groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
         if rng is not None:
             groups = [groups[i] for i in rng.permutation(len(groups))]
         return groups
+
+    def _token_batches(self, chunk: np.ndarray, max_tokens: int) -> list[np.ndarray]:
+        longest = self.lengths[chunk].max(axis=1)
+        groups, start, width = [], 0, 0
+        for end in range(len(chunk)):
+            width = max(width, int(longest[end]))
+            if (end - start + 1) * width > max_tokens and end > start:
+                groups.append(chunk[start:end])
+                start, width = end, int(longest[end])
+        return [*groups, chunk[start:]]
 
     def collate(self, index: np.ndarray) -> Batch:
         index = index[np.argsort(-self.lengths[index, 0], kind="stable")]

@@ -17,14 +17,25 @@ import yaml
 
 from nmt import NMTError
 
-ARCHS = ("lstm", "gru", "attention")
-# Keys an architecture's own section may set besides the shared model keys it overrides.
+ARCHS = ("lstm", "gru", "attention", "transformer")
+# Keys an architecture's own model section may set besides the shared keys it overrides.
 ARCH_KEYS = {
     "lstm": {"n_layers", "reverse_src"},
     "gru": {"reverse_src"},
     "attention": {"attn_dim", "masked", "reverse_src"},
+    "transformer": {
+        "n_layers",
+        "heads",
+        "ff_dim",
+        "positions",
+        "max_positions",
+        "norm_first",
+        "tie_embeddings",
+        "reverse_src",
+    },
 }
 SHARED_MODEL_KEYS = {"emb_dim", "hid_dim", "dropout"}
+SCHEDULES = ("constant", "inverse_sqrt", "cosine")
 
 
 class ParamsError(NMTError):
@@ -87,11 +98,31 @@ class ModelParams:
     attn_dim: int = 512
     masked: bool = True
     reverse_src: bool = False
+    heads: int = 8  # the Transformer's keys from here on
+    ff_dim: int = 512
+    positions: str = "learned"  # or "sinusoidal"
+    max_positions: int = 100  # longest sentence, <sos> and <eos> included
+    norm_first: bool = False  # pre-norm; post-norm (the paper's) when false
+    tie_embeddings: bool = False  # the output layer reuses the target embedding
 
     def __post_init__(self) -> None:
         _require(self.arch in ARCHS, "the architecture", f"one of {', '.join(ARCHS)}", self.arch)
         _at_least("model", self, 1, "emb_dim", "hid_dim", "n_layers", "attn_dim")
+        _at_least("model", self, 1, "heads", "ff_dim", "max_positions")
         _require(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
+        if self.arch == "transformer":
+            where = "model.transformer"
+            _require(self.emb_dim == self.hid_dim, f"{where}.emb_dim", "hid_dim", self.emb_dim)
+            _require(
+                self.hid_dim % self.heads == 0,
+                f"{where}.hid_dim",
+                f"a multiple of heads ({self.heads})",
+                self.hid_dim,
+            )
+            kinds = ("learned", "sinusoidal")
+            _require(
+                self.positions in kinds, f"{where}.positions", " or ".join(kinds), self.positions
+            )
 
 
 @dataclass(frozen=True)
@@ -100,23 +131,36 @@ class TrainParams:
     lr: float = 1e-3
     clip: float = 1.0
     teacher_forcing: float = 0.5
+    label_smoothing: float = 0.0
+    schedule: str = "constant"  # learning rate after warmup: constant, inverse_sqrt, cosine
+    warmup: int = 0  # optimizer steps of linear warmup
+    batch_tokens: int = 0  # batches of at most this many padded tokens; 0: batch.size sentences
+    average: int = 1  # the model is the mean of the last `average` epochs' weights
     max_batches: int = 0  # per epoch; 0 means the whole training set
 
     def __post_init__(self) -> None:
-        _at_least("train", self, 1, "epochs")
+        _at_least("train", self, 1, "epochs", "average")
+        _at_least("train", self, 0, "max_batches", "warmup", "batch_tokens")
         _require(self.lr > 0, "train.lr", "> 0", self.lr)
         _require(self.clip > 0, "train.clip", "> 0", self.clip)
+        for name in ("teacher_forcing", "label_smoothing"):
+            _require(
+                0 <= getattr(self, name) <= 1, f"train.{name}", "in [0, 1]", getattr(self, name)
+            )
         _require(
-            0 <= self.teacher_forcing <= 1,
-            "train.teacher_forcing",
-            "in [0, 1]",
-            self.teacher_forcing,
+            self.schedule in SCHEDULES,
+            "train.schedule",
+            f"one of {', '.join(SCHEDULES)}",
+            self.schedule,
         )
-        _at_least("train", self, 0, "max_batches")  # 0: the whole training set
 
     def resume_key(self) -> dict[str, Any]:
-        """The settings a resumed run must share; not `epochs`, so training longer continues."""
-        return {k: v for k, v in asdict(self).items() if k != "epochs"}
+        """The settings a resumed run must share. Not `epochs`, so training longer continues,
+        unless the learning rate schedule depends on the number of epochs."""
+        return {k: v for k, v in asdict(self).items() if k != "epochs" or self.schedule == "cosine"}
+
+
+TRAIN_KEYS = {f.name for f in fields(TrainParams)}
 
 
 @dataclass(frozen=True)
@@ -141,16 +185,26 @@ class Params:
     vocab: VocabParams
     batch: BatchParams
     model: dict[str, Any]
-    train: TrainParams
+    train: dict[str, Any]
     evaluate: EvaluateParams
 
     def model_params(self, arch: str) -> ModelParams:
         """The shared model keys, overridden by the architecture's own section."""
-        if arch not in ARCHS:
-            raise ParamsError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+        _check_arch(arch)
         shared = {k: v for k, v in self.model.items() if k in SHARED_MODEL_KEYS}
         merged = {**shared, **(self.model.get(arch) or {})}
         return _build(ModelParams, {"arch": arch, **merged}, f"model.{arch}")
+
+    def train_params(self, arch: str) -> TrainParams:
+        """The shared training keys, overridden by the architecture's own section."""
+        _check_arch(arch)
+        shared = {k: v for k, v in self.train.items() if k not in ARCHS}
+        return _build(TrainParams, {**shared, **(self.train.get(arch) or {})}, f"train.{arch}")
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHS:
+        raise ParamsError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
 
 
 def _check_type(value: Any, kind: Any, key: str) -> Any:
@@ -191,24 +245,30 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     return cls(**values)
 
 
-def _check_model_section(model: dict[str, Any]) -> None:
-    for key, value in model.items():
-        if isinstance(value, dict):
+def _check_sections(
+    section: str, raw: dict[str, Any], shared: set[str], own: dict[str, set[str]]
+) -> None:
+    """Shared keys at the top of `section`, and a sub-section per architecture holding its
+    own keys (`own[arch]`) and overrides of shared ones."""
+    for key, value in raw.items():
+        if isinstance(value, dict) or key in ARCHS:
             if key not in ARCHS:
                 raise ParamsError(
-                    f"params.yaml: unknown architecture 'model.{key}' (known: {', '.join(ARCHS)})"
+                    f"params.yaml: unknown architecture '{section}.{key}' "
+                    f"(known: {', '.join(ARCHS)})"
                 )
-            allowed = ARCH_KEYS[key] | SHARED_MODEL_KEYS
-            for sub in value:
+            _require(isinstance(value, dict | None), f"{section}.{key}", "a mapping", value)
+            allowed = own[key] | shared
+            for sub in value or {}:
                 if sub not in allowed:
                     raise ParamsError(
-                        f"params.yaml: unknown key 'model.{key}.{sub}' "
+                        f"params.yaml: unknown key '{section}.{key}.{sub}' "
                         f"(allowed: {', '.join(sorted(allowed))})"
                     )
-        elif key not in SHARED_MODEL_KEYS:
+        elif key not in shared:
             raise ParamsError(
-                f"params.yaml: unknown key 'model.{key}' "
-                f"(allowed: {', '.join(sorted(SHARED_MODEL_KEYS | set(ARCHS)))})"
+                f"params.yaml: unknown key '{section}.{key}' "
+                f"(allowed: {', '.join(sorted(shared | set(ARCHS)))})"
             )
 
 
@@ -230,14 +290,18 @@ def parse_params(raw: Any) -> Params:
         raw["seed"],
     )
     _require(isinstance(raw["model"], dict), "model", "a mapping", raw["model"])
-    _check_model_section(raw["model"])
+    _check_sections("model", raw["model"], SHARED_MODEL_KEYS, ARCH_KEYS)
+    train = raw.get("train", {})
+    _require(isinstance(train, dict), "train", "a mapping", train)
+    _check_sections("train", train, TRAIN_KEYS, {arch: set() for arch in ARCHS})
+    _build(TrainParams, {k: v for k, v in train.items() if k not in ARCHS}, "train")
     params = Params(
         seed=raw["seed"],
         data=_build(DataParams, raw["data"], "data"),
         vocab=_build(VocabParams, raw.get("vocab", {}), "vocab"),
         batch=_build(BatchParams, raw.get("batch", {}), "batch"),
         model=raw["model"],
-        train=_build(TrainParams, raw.get("train", {}), "train"),
+        train=train,
         evaluate=_build(EvaluateParams, raw.get("evaluate", {}), "evaluate"),
     )
     for name in params.evaluate.test_sets:
@@ -247,8 +311,9 @@ def parse_params(raw: Any) -> Params:
             f"one of data.splits ({', '.join(params.data.splits)})",
             name,
         )
-    for arch in ARCHS:
-        params.model_params(arch)  # validate every architecture's merged settings up front
+    for arch in ARCHS:  # validate every architecture's merged settings up front
+        params.model_params(arch)
+        params.train_params(arch)
     return params
 
 

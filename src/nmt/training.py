@@ -1,5 +1,7 @@
 """The seed's training recipe: Adam, cross-entropy over non-pad tokens, per-step teacher forcing,
-gradient clipping, and the checkpoint with the best validation loss.
+gradient clipping, and the checkpoint with the best validation loss; and, as options, what
+Transformer recipes add: label smoothing, learning rate warmup and decay, batches of a token
+budget, and a model averaged over the last epochs' weights.
 
 Training resumes: after every epoch `last.pt` holds the model, optimizer and random states, so a
 run that is stopped and started again ends exactly where an uninterrupted run would.
@@ -39,20 +41,45 @@ def make_optimizer(model: Seq2Seq, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
+def lr_factor(step: int, p: TrainParams, total_steps: int) -> float:
+    """The multiple of train.lr for optimizer step `step` (from 0): a linear warmup to the
+    full rate over `p.warmup` steps, then constant, inverse-square-root decay (rate x
+    sqrt(warmup / step), Vaswani et al.) or a cosine decay to 0 at `total_steps`."""
+    if step < p.warmup:
+        return (step + 1) / p.warmup
+    if p.schedule == "inverse_sqrt":
+        return math.sqrt(max(p.warmup, 1) / (step + 1))
+    if p.schedule == "cosine":
+        progress = min(1.0, (step - p.warmup) / max(1, total_steps - p.warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several checkpoints of one model."""
+    return {
+        name: torch.stack([s[name] for s in states]).mean(0)
+        if states[0][name].is_floating_point()
+        else states[-1][name]
+        for name in states[0]
+    }
+
+
 def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 @torch.no_grad()
 def evaluate_loss(model: Seq2Seq, data: ParallelData, batch_size: int) -> float:
-    """Mean cross-entropy per target token, the model feeding back its own predictions."""
+    """Mean cross-entropy per target token; the model reads its own predictions unless it is
+    scored teacher-forced (`Seq2Seq.teacher_forced_scoring`)."""
     model.eval()
     total = tokens = 0.0
     for index in data.batch_indices(batch_size):
         batch = data.collate(index)
-        no_forcing = torch.zeros(batch.trg.shape[0], dtype=torch.bool)
+        forcing = torch.full((batch.trg.shape[0],), model.teacher_forced_scoring)
         n = batch.n_trg_tokens
-        total += model.loss(batch.src, batch.src_len, batch.trg, no_forcing).item() * n
+        total += model.loss(batch.src, batch.src_len, batch.trg, forcing).item() * n
         tokens += n
     return total / tokens
 
@@ -74,7 +101,22 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.optimizer = make_optimizer(self.model, self.params.lr)
+        total_steps = self.params.epochs * len(self.epoch_batches(0))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.params, total_steps)
+        )
         self.teacher_forcing_rng = torch.Generator().manual_seed(self.seed)
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """The training batches of an epoch (from 0), in order."""
+        groups = self.train_data.batch_indices(
+            self.batch.size, self.batch.pool_factor, self.seed, epoch, self.params.batch_tokens
+        )
+        return groups[: self.params.max_batches] if self.params.max_batches else groups
+
+    def epoch_path(self, epoch: int) -> Path:
+        """The weights after an epoch, kept for averaging the last epochs."""
+        return self.run_dir / f"epoch_{epoch}.pt"
 
     @property
     def last_path(self) -> Path:
@@ -98,6 +140,7 @@ class Trainer:
             return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
         self.teacher_forcing_rng.set_state(state["teacher_forcing_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.history = state["epoch"], state["history"]
@@ -112,6 +155,7 @@ class Trainer:
                 "fingerprint": self.fingerprint,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
                 "teacher_forcing_rng": self.teacher_forcing_rng.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "epoch": self.epoch,
@@ -124,11 +168,7 @@ class Trainer:
     def train_epoch(self) -> tuple[float, int]:
         """One pass over the (bucketed, shuffled) training batches: mean loss per token, tokens."""
         self.model.train()
-        groups = self.train_data.batch_indices(
-            self.batch.size, self.batch.pool_factor, self.seed, self.epoch
-        )
-        if self.params.max_batches:
-            groups = groups[: self.params.max_batches]
+        groups = self.epoch_batches(self.epoch)
         total, tokens, start = 0.0, 0, time.perf_counter()
         bar = tqdm(
             groups, desc=f"epoch {self.epoch + 1}", unit="batch", disable=not show_progress()
@@ -139,7 +179,9 @@ class Trainer:
                 torch.rand(batch.trg.shape[0], generator=self.teacher_forcing_rng)
                 < self.params.teacher_forcing
             )
-            loss = self.model.loss(batch.src, batch.src_len, batch.trg, teacher_force)
+            loss = self.model.loss(
+                batch.src, batch.src_len, batch.trg, teacher_force, self.params.label_smoothing
+            )
             if not torch.isfinite(loss):
                 raise NMTError(
                     f"training loss became {loss.item()} in epoch {self.epoch + 1}, "
@@ -150,6 +192,7 @@ class Trainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params.clip)
             self.optimizer.step()
+            self.scheduler.step()
             n = batch.n_trg_tokens
             total, tokens = total + loss.item() * n, tokens + n
             bar.set_postfix(
@@ -172,6 +215,9 @@ class Trainer:
             if valid_loss < self.best_valid:
                 self.best_valid, self.best_epoch = valid_loss, self.epoch
                 save_torch(self.best_path, self.model.state_dict())
+            if self.params.average > 1:
+                save_torch(self.epoch_path(self.epoch), self.model.state_dict())
+                self.epoch_path(self.epoch - self.params.average).unlink(missing_ok=True)
             record = {
                 "epoch": self.epoch,
                 "train_loss": train_loss,
@@ -188,12 +234,30 @@ class Trainer:
                 f"train: epoch {self.epoch}: train loss {train_loss:.3f}, valid loss "
                 f"{valid_loss:.3f} (ppl {math.exp(valid_loss):.2f}), {seconds:.0f}s"
             )
-        return {
+        summary = {
             "best_epoch": self.best_epoch,
             "best_valid_loss": self.best_valid,
             "best_valid_ppl": math.exp(self.best_valid),
             "epochs": self.epoch,
         }
+        if self.params.average > 1:
+            self.model.load_state_dict(self.final_state())
+            averaged = evaluate_loss(self.model, self.valid_data, self.batch.size)
+            summary |= {
+                "averaged_epochs": min(self.params.average, self.epoch),
+                "averaged_valid_loss": averaged,
+                "averaged_valid_ppl": math.exp(averaged),
+            }
+        return summary
 
-    def best_state(self) -> dict[str, torch.Tensor]:
-        return torch.load(self.best_path, map_location="cpu", weights_only=True)
+    def final_state(self) -> dict[str, torch.Tensor]:
+        """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""
+        if self.params.average == 1:
+            return torch.load(self.best_path, map_location="cpu", weights_only=True)
+        first = max(1, self.epoch - self.params.average + 1)
+        return average_weights(
+            [
+                torch.load(self.epoch_path(e), map_location="cpu", weights_only=True)
+                for e in range(first, self.epoch + 1)
+            ]
+        )

@@ -7,13 +7,23 @@ from nmt.models.attention import AttentionSeq2Seq
 from nmt.models.base import Seq2Seq
 from nmt.models.gru import GRUSeq2Seq
 from nmt.models.lstm import LSTMSeq2Seq
+from nmt.models.transformer import TransformerSeq2Seq
 
-__all__ = ["MODELS", "AttentionSeq2Seq", "GRUSeq2Seq", "LSTMSeq2Seq", "Seq2Seq", "build_model"]
+__all__ = [
+    "MODELS",
+    "AttentionSeq2Seq",
+    "GRUSeq2Seq",
+    "LSTMSeq2Seq",
+    "Seq2Seq",
+    "TransformerSeq2Seq",
+    "build_model",
+]
 
 MODELS: dict[str, type[Seq2Seq]] = {
     "lstm": LSTMSeq2Seq,
     "gru": GRUSeq2Seq,
     "attention": AttentionSeq2Seq,
+    "transformer": TransformerSeq2Seq,
 }
 
 

@@ -73,6 +73,7 @@ class LinearCrossEntropy(torch.autograd.Function):
         bias: torch.Tensor,  # [V], or [N, V] for a per-sentence bias
         targets: torch.Tensor,  # [N]
         known: torch.Tensor,  # [n, V] logits of the first n rows
+        smoothing: float = 0.0,  # label smoothing, as F.cross_entropy's `label_smoothing`
     ) -> torch.Tensor:
         # Every [N, V] step works in one buffer: fresh buffers of this size cost page faults.
         logits = torch.empty(len(features), len(weight), dtype=weight.dtype)
@@ -81,24 +82,37 @@ class LinearCrossEntropy(torch.autograd.Function):
         torch.addmm(bias if bias.dim() == 1 else bias[n:], features[n:], weight.t(), out=logits[n:])
         logits -= logits.max(1, keepdim=True).values
         target_logits = logits.gather(1, targets.unsqueeze(1))
+        # The target distribution is (1 - smoothing) on the gold token + smoothing / V on all.
+        mean_logits = logits.mean(1, keepdim=True) if smoothing else None
         totals = logits.exp_().sum(1, keepdim=True)
-        loss = (totals.log() - target_logits).sum()
+        if mean_logits is None:
+            loss = (totals.log() - target_logits).sum()
+        else:
+            loss = (totals.log() - (1 - smoothing) * target_logits - smoothing * mean_logits).sum()
         ctx.save_for_backward(features, weight, targets, logits.div_(totals))  # softmax
-        ctx.per_row_bias = bias.dim() == 2
+        ctx.per_row_bias, ctx.smoothing = bias.dim() == 2, smoothing
         return loss
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         features, weight, targets, probs = ctx.saved_tensors
+        if ctx.smoothing:
+            probs -= ctx.smoothing / probs.shape[1]
         grad_logits = probs.index_put_(
-            (torch.arange(len(targets)), targets), torch.tensor(-1.0), accumulate=True
+            (torch.arange(len(targets)), targets),
+            torch.tensor(-(1.0 - ctx.smoothing)),
+            accumulate=True,
         ).mul_(grad)
         grad_bias = grad_logits if ctx.per_row_bias else grad_logits.sum(0)
-        return grad_logits @ weight, grad_logits.t() @ features, grad_bias, None, None
+        return grad_logits @ weight, grad_logits.t() @ features, grad_bias, None, None, None
 
 
 class Seq2Seq(nn.Module):
     out: nn.Linear
+    # How validation and test loss are measured. The seed scores its RNNs on their own
+    # predictions (no teacher forcing); a Transformer is scored on the gold prefix, as it is
+    # trained and as its published perplexities are.
+    teacher_forced_scoring = False
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[Any, Any]:
         raise NotImplementedError
@@ -136,6 +150,7 @@ class Seq2Seq(nn.Module):
         src_len: torch.Tensor,
         trg: torch.Tensor,
         teacher_force: torch.Tensor,
+        label_smoothing: float = 0.0,
     ) -> torch.Tensor:
         """Mean cross-entropy over the non-padded target tokens trg[1:].
 
@@ -181,6 +196,7 @@ class Seq2Seq(nn.Module):
             bias,
             torch.cat([*fed_targets, *targets]),
             torch.cat(fed_logits) if fed_logits else weight.new_empty(0, weight.shape[0]),
+            label_smoothing,
         )
         return total / sum(going)
 

@@ -1,0 +1,262 @@
+"""Vaswani et al. (2017): an encoder-decoder Transformer, sized as the classic Multi30k one.
+
+Each layer is attention and a feed-forward block, each wrapped in dropout, a residual and a
+LayerNorm: after the residual (post-norm, the paper's) or before the block (pre-norm, with a
+final LayerNorm; trains more stably without warmup). Embeddings are scaled by sqrt(width)
+and added to learned or sinusoidal position vectors.
+
+Decoding one token at a time must not recompute the prefix: the decoder state is the keys
+and values each self-attention layer has computed so far (a KV cache), and `encode`
+computes every layer's cross-attention keys and values once per batch. Inside the model
+tensors are batch-first; the Seq2Seq interface is sequence-first, as for the RNNs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nmt import PAD_ID, NMTError
+from nmt.config import ModelParams
+from nmt.models.base import Rows, Seq2Seq
+
+
+def sinusoids(positions: int, width: int) -> torch.Tensor:
+    """The paper's fixed position vectors: sin and cos of position / 10000^(2i / width)."""
+    angles = torch.arange(positions).unsqueeze(1) * torch.exp(
+        torch.arange(0, width, 2) * (-math.log(10000.0) / width)
+    )
+    table = torch.zeros(positions, width)
+    table[:, 0::2], table[:, 1::2] = torch.sin(angles), torch.cos(angles)
+    return table
+
+
+class MultiHeadAttention(nn.Module):
+    """Scaled dot-product attention over `heads` subspaces. Queries, keys and values come from
+    one [W_q; W_k; W_v] matrix, applied in one matmul to a layer's own input (self-attention)
+    or split so that keys and values of the encoder output are computed once (cross)."""
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.in_proj = nn.Linear(width, 3 * width)
+        self.out_proj = nn.Linear(width, width)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, width] -> [B, heads, T, width / heads]."""
+        return x.unflatten(2, (self.heads, -1)).transpose(1, 2)
+
+    def queries(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = self.in_proj.weight.chunk(3)[0], self.in_proj.bias.chunk(3)[0]
+        return self.split_heads(F.linear(x, weight, bias))
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        width = self.in_proj.in_features
+        weight, bias = self.in_proj.weight[width:], self.in_proj.bias[width:]
+        keys, values = F.linear(x, weight, bias).chunk(2, dim=-1)
+        return self.split_heads(keys), self.split_heads(values)
+
+    def forward(
+        self,
+        queries: torch.Tensor,  # [B, heads, T, d]
+        keys: torch.Tensor,  # [B, heads, S, d]
+        values: torch.Tensor,
+        mask: torch.Tensor | None,  # broadcasts to [B, heads, T, S]; True where allowed
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The attended values merged back to [B, T, width], and when asked the attention
+        weights averaged over heads, [B, T, S]."""
+        dropout = self.dropout if self.training else 0.0
+        if need_weights:
+            scores = queries @ keys.transpose(2, 3) / math.sqrt(queries.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = scores.softmax(-1)
+            attended = F.dropout(weights, dropout, self.training) @ values
+        else:
+            weights = None
+            attended = F.scaled_dot_product_attention(
+                queries, keys, values, attn_mask=mask, dropout_p=dropout
+            )
+        merged = attended.transpose(1, 2).flatten(2)
+        return self.out_proj(merged), None if weights is None else weights.mean(1)
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, width: int, ff_dim: int, dropout: float):
+        super().__init__(
+            nn.Linear(width, ff_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_dim, width)
+        )
+
+
+class Sublayer(nn.Module):
+    """Dropout, residual and LayerNorm around a block, post- or pre-norm."""
+
+    def __init__(self, width: int, dropout: float, norm_first: bool):
+        super().__init__()
+        self.norm, self.dropout, self.norm_first = (
+            nn.LayerNorm(width),
+            nn.Dropout(dropout),
+            norm_first,
+        )
+
+    def block_input(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) if self.norm_first else x
+
+    def residual(self, x: torch.Tensor, block_output: torch.Tensor) -> torch.Tensor:
+        out = x + self.dropout(block_output)
+        return out if self.norm_first else self.norm(out)
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, p: ModelParams):
+        super().__init__()
+        self.attention = MultiHeadAttention(p.hid_dim, p.heads, p.dropout)
+        self.feed_forward = FeedForward(p.hid_dim, p.ff_dim, p.dropout)
+        self.around_attention, self.around_feed_forward = (
+            Sublayer(p.hid_dim, p.dropout, p.norm_first) for _ in range(2)
+        )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.around_attention.block_input(x)
+        keys, values = self.attention.keys_values(h)
+        attended, _ = self.attention(self.attention.queries(h), keys, values, mask)
+        x = self.around_attention.residual(x, attended)
+        return self.around_feed_forward.residual(
+            x, self.feed_forward(self.around_feed_forward.block_input(x))
+        )
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, p: ModelParams):
+        super().__init__()
+        self.self_attention = MultiHeadAttention(p.hid_dim, p.heads, p.dropout)
+        self.cross_attention = MultiHeadAttention(p.hid_dim, p.heads, p.dropout)
+        self.feed_forward = FeedForward(p.hid_dim, p.ff_dim, p.dropout)
+        self.around_self, self.around_cross, self.around_feed_forward = (
+            Sublayer(p.hid_dim, p.dropout, p.norm_first) for _ in range(3)
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,  # [B, k, width]: the k new positions
+        cache: tuple[torch.Tensor, torch.Tensor],  # keys, values of the earlier positions
+        cross: tuple[torch.Tensor, torch.Tensor],  # keys, values of the encoder output
+        causal: torch.Tensor | None,  # [k, t + k], True where a position may look
+        src_mask: torch.Tensor,  # [B, 1, 1, S]
+        need_weights: bool,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        h = self.around_self.block_input(x)
+        keys, values = self.self_attention.keys_values(h)
+        keys, values = torch.cat([cache[0], keys], 2), torch.cat([cache[1], values], 2)
+        attended, _ = self.self_attention(self.self_attention.queries(h), keys, values, causal)
+        x = self.around_self.residual(x, attended)
+        h = self.around_cross.block_input(x)
+        attended, weights = self.cross_attention(
+            self.cross_attention.queries(h), *cross, src_mask, need_weights
+        )
+        x = self.around_cross.residual(x, attended)
+        x = self.around_feed_forward.residual(
+            x, self.feed_forward(self.around_feed_forward.block_input(x))
+        )
+        return x, (keys, values), weights
+
+
+@dataclass
+class EncoderMemory:
+    cross: list[tuple[torch.Tensor, torch.Tensor]]  # per decoder layer: keys, values [B,h,S,d]
+    mask: torch.Tensor  # [B, 1, 1, S], True at real source tokens
+
+
+DecoderCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [B,h,t,d]
+
+
+class TransformerSeq2Seq(Seq2Seq):
+    teacher_forced_scoring = True
+
+    def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
+        super().__init__()
+        self.width, self.heads, self.max_positions = p.hid_dim, p.heads, p.max_positions
+        self.src_embedding = nn.Embedding(src_vocab, p.hid_dim)
+        self.trg_embedding = nn.Embedding(trg_vocab, p.hid_dim)
+        if p.positions == "learned":
+            self.src_positions = nn.Embedding(p.max_positions, p.hid_dim)
+            self.trg_positions = nn.Embedding(p.max_positions, p.hid_dim)
+        else:
+            table = sinusoids(p.max_positions, p.hid_dim)
+            self.src_positions = self.trg_positions = nn.Embedding.from_pretrained(table)
+        self.encoder = nn.ModuleList(EncoderLayer(p) for _ in range(p.n_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(p) for _ in range(p.n_layers))
+        # Pre-norm leaves the last residual un-normalized: one LayerNorm at each stack's end.
+        self.encoder_norm = nn.LayerNorm(p.hid_dim) if p.norm_first else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(p.hid_dim) if p.norm_first else nn.Identity()
+        self.out = nn.Linear(p.hid_dim, trg_vocab)
+        self.dropout = nn.Dropout(p.dropout)
+        for param in self.parameters():
+            if param.dim() > 1 and param.requires_grad:  # not the fixed sinusoids
+                nn.init.xavier_uniform_(param)
+        if p.tie_embeddings:
+            self.out.weight = self.trg_embedding.weight
+
+    def embed(
+        self, tokens: torch.Tensor, embedding: nn.Embedding, positions: nn.Embedding, start: int
+    ) -> torch.Tensor:
+        """[B, T] ids -> [B, T, width]: scaled token vectors plus those of positions start..."""
+        end = start + tokens.shape[1]
+        if end > self.max_positions:
+            raise NMTError(
+                f"a sentence of {end} positions is longer than the Transformer's "
+                f"{self.max_positions} (model.transformer.max_positions)"
+            )
+        where = positions(torch.arange(start, end))
+        return self.dropout(embedding(tokens) * math.sqrt(self.width) + where)
+
+    def encode(
+        self, src: torch.Tensor, src_len: torch.Tensor
+    ) -> tuple[DecoderCache, EncoderMemory]:
+        src = src.t()
+        mask = (src != PAD_ID)[:, None, None, :]
+        x = self.embed(src, self.src_embedding, self.src_positions, 0)
+        for layer in self.encoder:
+            x = layer(x, mask)
+        x = self.encoder_norm(x)
+        cross = [layer.cross_attention.keys_values(x) for layer in self.decoder]
+        empty = x.new_zeros(len(src), self.heads, 0, self.width // self.heads)
+        return [(empty, empty)] * len(self.decoder), EncoderMemory(cross, mask)
+
+    def select_state(self, state: DecoderCache, rows: Rows) -> DecoderCache:
+        return [(keys[rows], values[rows]) for keys, values in state]
+
+    def select_memory(self, memory: EncoderMemory, rows: Rows) -> EncoderMemory:
+        cross = [(keys[rows], values[rows]) for keys, values in memory.cross]
+        return replace(memory, cross=cross, mask=memory.mask[rows])
+
+    def decode(
+        self, tokens: torch.Tensor, state: DecoderCache, memory: EncoderMemory
+    ) -> tuple[torch.Tensor, DecoderCache, torch.Tensor | None]:
+        """Features of k new positions, each seeing the earlier ones and itself; outside
+        training also the last layer's cross-attention weights, averaged over heads."""
+        tokens = tokens.t()
+        start, k = state[0][0].shape[2], tokens.shape[1]
+        causal = None  # one new position may see everything before it
+        if k > 1:
+            causal = torch.ones(k, start + k, dtype=torch.bool).tril(diagonal=start)
+        x = self.embed(tokens, self.trg_embedding, self.trg_positions, start)
+        cache, weights = [], None
+        for number, layer in enumerate(self.decoder):
+            last = number == len(self.decoder) - 1
+            x, layer_cache, weights = layer(
+                x,
+                state[number],
+                memory.cross[number],
+                causal,
+                memory.mask,
+                last and not self.training,
+            )
+            cache.append(layer_cache)
+        features = self.decoder_norm(x).transpose(0, 1)
+        return features, cache, None if weights is None else weights.permute(1, 2, 0)
