@@ -25,7 +25,7 @@ from nmt.config import load_params
 from nmt.io import write_json
 from nmt.models import Seq2Seq, build_model
 from nmt.reference import reference_loss
-from nmt.training import make_optimizer, seed_everything
+from nmt.training import make_optimizer, optimizer_step, seed_everything
 from nmt.vocab import load_vocab
 
 LossFn = Callable[[Seq2Seq, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -50,11 +50,7 @@ def train_step(
     tf: torch.Tensor,
     clip: float,
 ) -> None:
-    loss = loss_fn(model, batch.src, batch.src_len, batch.trg, tf)
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    optimizer.step()
+    optimizer_step(model, optimizer, loss_fn(model, batch.src, batch.src_len, batch.trg, tf), clip)
 
 
 def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:

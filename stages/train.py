@@ -12,7 +12,7 @@ from nmt.config import ARCHS, fingerprint, load_params
 from nmt.io import write_json
 from nmt.models import build_model
 from nmt.training import Trainer, seed_everything
-from nmt.vocab import load_vocab, vocab_hash
+from nmt.vocab import load_vocab_pair
 
 
 def main() -> None:
@@ -21,11 +21,8 @@ def main() -> None:
     arch = parser.parse_args().arch
     params = load_params()
     model_params, train_params = params.model_params(arch), params.train_params(arch)
-    vocabs = [
-        load_vocab(Path("data/vocab") / f"{lang}.parquet")
-        for lang in (params.data.src_lang, params.data.trg_lang)
-    ]
-    sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocab_hash(vocabs[0]), vocab_hash(vocabs[1]))
+    vocabs, hashes = load_vocab_pair(Path("data/vocab"), params.data.src_lang, params.data.trg_lang)
+    sizes = (len(vocabs[0]), len(vocabs[1]))
     train = ParallelData.load(Path("data/ids/train.parquet"), model_params.reverse_src)
     valid = ParallelData.load(Path("data/ids/val.parquet"), model_params.reverse_src)
 

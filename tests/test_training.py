@@ -78,14 +78,18 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
         assert torch.equal(tensor, resumed.final_state()[name]), name
 
 
-def test_more_epochs_continue_a_finished_run(tmp_path):
-    short = make_trainer(tmp_path, epochs=1)
+def test_more_epochs_continue_a_finished_run(tmp_path, capsys):
+    short = make_trainer(tmp_path, epochs=2)
     short.fit()
-    longer = make_trainer(tmp_path, epochs=2)
-    assert longer.restore() and longer.epoch == 1
-    fewer = make_trainer(tmp_path / "other", epochs=1)
-    fewer.fingerprint = "different settings"
+    longer = make_trainer(tmp_path, epochs=3)
+    assert longer.restore() and longer.epoch == 2
+    fewer = make_trainer(tmp_path, epochs=1)
     assert not fewer.restore()
+    assert "is 2 epochs in, past train.epochs (1); starting afresh" in capsys.readouterr().out
+    other = make_trainer(tmp_path, epochs=2)
+    other.fingerprint = "different settings"
+    assert not other.restore()
+    assert "is from other settings; starting afresh" in capsys.readouterr().out
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):

@@ -13,8 +13,12 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run `main`; SIGTERM is treated like Ctrl-C, and both leave only complete files behind."""
+STAGE_INTERRUPTED = "files written so far are complete; rerun the stage to continue"
+
+
+def run_stage(main: Callable[[], None], interrupted: str = STAGE_INTERRUPTED) -> None:
+    """Run `main`; SIGTERM is treated like Ctrl-C, and both leave only complete files behind
+    and end with `interrupted: <what now>`."""
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         main()
@@ -22,8 +26,5 @@ def run_stage(main: Callable[[], None]) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print(
-            "interrupted: files written so far are complete; rerun the stage to continue",
-            file=sys.stderr,
-        )
+        print(f"interrupted: {interrupted}", file=sys.stderr)
         sys.exit(130)

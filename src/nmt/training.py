@@ -41,6 +41,16 @@ def make_optimizer(model: Seq2Seq, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
+def optimizer_step(
+    model: Seq2Seq, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float
+) -> None:
+    """Backpropagate, clip the gradient norm to `clip`, update: the seed's step."""
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+
+
 def lr_factor(step: int, p: TrainParams, total_steps: int) -> float:
     """The multiple of train.lr for optimizer step `step` (from 0): a linear warmup to the
     full rate over `p.warmup` steps, then constant, inverse-square-root decay (rate x
@@ -131,12 +141,14 @@ class Trainer:
         if not self.last_path.is_file():
             return False
         state = torch.load(self.last_path, map_location="cpu", weights_only=False)
-        if (
-            state["fingerprint"] != self.fingerprint
-            or state["epoch"] > self.params.epochs
-            or not self.best_path.is_file()
-        ):
+        if state["fingerprint"] != self.fingerprint or not self.best_path.is_file():
             print(f"train: {self.last_path} is from other settings; starting afresh")
+            return False
+        if state["epoch"] > self.params.epochs:
+            print(
+                f"train: {self.last_path} is {state['epoch']} epochs in, past train.epochs "
+                f"({self.params.epochs}); starting afresh"
+            )
             return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -188,10 +200,7 @@ class Trainer:
                     f"batch {number}; stopped, keeping the checkpoints of epoch "
                     f"{self.epoch} in {self.run_dir}; try a lower train.lr"
                 )
-            self.optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params.clip)
-            self.optimizer.step()
+            optimizer_step(self.model, self.optimizer, loss, self.params.clip)
             self.scheduler.step()
             n = batch.n_trg_tokens
             total, tokens = total + loss.item() * n, tokens + n

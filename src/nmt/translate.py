@@ -20,7 +20,7 @@ from nmt.decoding import Hypothesis, source_data, translate_corpus
 from nmt.models import Seq2Seq
 from nmt.plots import plot_attention
 from nmt.tokenization import detokenize, tokenize
-from nmt.vocab import load_vocab, numericalize, vocab_hash
+from nmt.vocab import load_vocab_pair, numericalize
 
 
 @dataclass
@@ -34,8 +34,7 @@ class Translator:
     def load(
         cls, model_path: Path, vocab_dir: Path, src_lang: str, trg_lang: str, arch: str
     ) -> Translator:
-        vocabs = [load_vocab(vocab_dir / f"{lang}.parquet") for lang in (src_lang, trg_lang)]
-        hashes = (vocab_hash(vocabs[0]), vocab_hash(vocabs[1]))
+        vocabs, hashes = load_vocab_pair(vocab_dir, src_lang, trg_lang)
         model, saved = load_model(model_path, hashes, arch, target=f"train@{arch}")
         return cls(model, ModelParams(**saved["model_params"]), *vocabs)
 
@@ -131,4 +130,4 @@ def main() -> None:
 
 
 def cli() -> None:
-    run_stage(main)
+    run_stage(main, "translations not yet printed are lost")

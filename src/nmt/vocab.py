@@ -44,6 +44,17 @@ def vocab_hash(tokens: list[str]) -> str:
     return hashlib.sha256("\n".join(tokens).encode()).hexdigest()[:16]
 
 
+def load_vocab_pair(
+    vocab_dir: Path, src_lang: str, trg_lang: str
+) -> tuple[tuple[list[str], list[str]], tuple[str, str]]:
+    """The source and target vocabularies and their hashes."""
+    vocabs = (
+        load_vocab(vocab_dir / f"{src_lang}.parquet"),
+        load_vocab(vocab_dir / f"{trg_lang}.parquet"),
+    )
+    return vocabs, (vocab_hash(vocabs[0]), vocab_hash(vocabs[1]))
+
+
 def numericalize(sentences: Iterable[list[str]], tokens: list[str]) -> list[np.ndarray]:
     """Token ids framed by <sos> and <eos>; unknown tokens map to <unk>."""
     stoi = {token: i for i, token in enumerate(tokens)}

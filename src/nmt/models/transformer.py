@@ -36,9 +36,10 @@ def sinusoids(positions: int, width: int) -> torch.Tensor:
 
 
 class MultiHeadAttention(nn.Module):
-    """Scaled dot-product attention over `heads` subspaces. Queries, keys and values come from
-    one [W_q; W_k; W_v] matrix, applied in one matmul to a layer's own input (self-attention)
-    or split so that keys and values of the encoder output are computed once (cross)."""
+    """Scaled dot-product attention over `heads` subspaces. The projections to queries and
+    to keys and values are separate calls (rows of one [W_q; W_k; W_v] matrix), so that the
+    cross-attention's keys and values of the encoder output are computed once per batch,
+    and a decoding step projects only its new position."""
 
     def __init__(self, width: int, heads: int, dropout: float):
         super().__init__()
