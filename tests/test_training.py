@@ -150,3 +150,13 @@ def test_average_weights_of_checkpoints():
     b = {"w": torch.tensor([3.0, 5.0]), "steps": torch.tensor(2)}
     mean = average_weights([a, b])
     assert torch.equal(mean["w"], torch.tensor([2.0, 4.0])) and mean["steps"] == 2
+
+
+def test_token_budget_batches_reach_the_trainer(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1, batch_tokens=120)
+    groups = trainer.epoch_batches(0)
+    assert sum(len(g) for g in groups) == len(TRAIN)
+    assert all(len(g) * TRAIN.lengths[g].max() <= 120 for g in groups)
+    assert len(groups) > len(make_trainer(tmp_path / "sentences", epochs=1).epoch_batches(0))
+    trainer.fit()
+    assert trainer.scheduler.last_epoch == len(groups)  # one optimizer step per batch

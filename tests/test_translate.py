@@ -30,9 +30,13 @@ def workdir(tmp_path_factory) -> Path:
         vocabs[lang] = frame["token"].tolist()
     sizes = (len(vocabs["de"]), len(vocabs["en"]))
     hashes = (vocab_hash(vocabs["de"]), vocab_hash(vocabs["en"]))
-    for arch in ("attention", "lstm"):
-        extra = {"attn_dim": 8} if arch == "attention" else {"reverse_src": True}
-        params = ModelParams(arch=arch, emb_dim=8, hid_dim=8, dropout=0.0, **extra)
+    extra = {
+        "attention": {"attn_dim": 8},
+        "lstm": {"reverse_src": True},
+        "transformer": {"heads": 2, "ff_dim": 16, "max_positions": 20},
+    }
+    for arch, own in extra.items():
+        params = ModelParams(arch=arch, emb_dim=8, hid_dim=8, dropout=0.0, **own)
         model = build_model(params, *sizes)
         save_model(root / "models" / f"{arch}.pt", model, params, sizes, hashes)
     return root
@@ -76,6 +80,16 @@ def test_attention_heatmap_of_the_first_sentence(workdir, tmp_path):
     assert result.stderr.decode() == "error: a 'lstm' model has no attention to show\n"
 
 
+def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
+    png = tmp_path / "cross.png"
+    result = translate(
+        workdir, "--arch", "transformer", GERMAN[0], GERMAN[1], "--show-attention", str(png)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().count("\n") == 2
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
@@ -86,6 +100,12 @@ def test_attention_heatmap_of_the_first_sentence(workdir, tmp_path):
             "error: models/gru.pt not found: run `dvc repro train@gru` to make it\n",
         ),
         (("--beam", "0", "hallo"), b"", "error: --beam and --max-len must be >= 1 and "),
+        (
+            ("--arch", "transformer", " ".join(["hund"] * 30)),
+            b"",
+            "error: a sentence of 32 positions is longer than the Transformer's 20 "
+            "(model.transformer.max_positions)\n",
+        ),
     ],
 )
 def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message):
