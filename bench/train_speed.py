@@ -24,7 +24,7 @@ from nmt.batching import Batch, ParallelData
 from nmt.config import load_params
 from nmt.io import write_json
 from nmt.models import Seq2Seq, build_model
-from nmt.reference import reference_loss
+from nmt.reference import ARCHS, reference_loss
 from nmt.training import make_optimizer, optimizer_step, seed_everything
 from nmt.vocab import load_vocab
 
@@ -102,8 +102,7 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    seed_archs = ["lstm", "gru", "attention"]  # the ones the reference loop implements
-    parser.add_argument("--archs", nargs="+", choices=seed_archs, default=seed_archs)
+    parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("metrics/bench.json"))

@@ -20,6 +20,8 @@ from nmt import PAD_ID
 from nmt.models import AttentionSeq2Seq, GRUSeq2Seq, LSTMSeq2Seq, Seq2Seq
 from nmt.models.base import pack
 
+ARCHS = ("lstm", "gru", "attention")  # the seed's architectures, the ones written here
+
 
 def _encode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor) -> tuple[Any, Any]:
     embedded = pack(model.dropout(model.src_embedding(src)), src_len)
