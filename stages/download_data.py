@@ -1,16 +1,23 @@
-"""Stage `download`: fetch the Multi30k raw files, verify their checksums, write data/raw/."""
+"""Stage `download`: fetch the corpus's raw files, verify their checksums, write data/raw/."""
 
 from pathlib import Path
 
 from nmt.cli import run_stage
 from nmt.config import load_params
-from nmt.download import download, resolve_source
+from nmt.download import download, read_checksums, resolve_source
 
 
 def main() -> None:
     data = load_params().data
     source = resolve_source(data.url)
-    files = download(data.splits, (data.src_lang, data.trg_lang), Path("data/raw"), source)
+    files = download(
+        data.splits,
+        (data.src_lang, data.trg_lang),
+        Path("data/raw"),
+        source,
+        read_checksums(Path(data.checksums)),
+        data.file_name,
+    )
     print(f"download: {len(files)} files verified from {source}")
 
 

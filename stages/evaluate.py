@@ -12,6 +12,7 @@ from nmt.cli import run_stage
 from nmt.config import ARCHS, load_params
 from nmt.evaluation import score_translations
 from nmt.io import write_json, write_text
+from nmt.runtime import resolve_device
 from nmt.tokenization import detokenize, read_lines
 from nmt.training import evaluate_loss
 from nmt.translate import Translator
@@ -24,7 +25,12 @@ def main() -> None:
     params = load_params()
     src_lang, trg_lang, settings = params.data.src_lang, params.data.trg_lang, params.evaluate
     translator = Translator.load(
-        Path("models") / f"{arch}.pt", Path("data/vocab"), src_lang, trg_lang, arch
+        Path("models") / f"{arch}.pt",
+        Path("data/vocab"),
+        src_lang,
+        trg_lang,
+        arch,
+        resolve_device(params.device),
     )
     results: dict[str, dict] = {}
     for name in settings.test_sets:

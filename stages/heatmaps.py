@@ -8,6 +8,7 @@ import pandas as pd
 
 from nmt.cli import run_stage
 from nmt.config import ARCHS, load_params
+from nmt.runtime import resolve_device
 from nmt.translate import Translator
 
 
@@ -18,7 +19,12 @@ def main() -> None:
     params = load_params()
     src_lang, settings = params.data.src_lang, params.evaluate
     translator = Translator.load(
-        Path("models") / f"{arch}.pt", Path("data/vocab"), src_lang, params.data.trg_lang, arch
+        Path("models") / f"{arch}.pt",
+        Path("data/vocab"),
+        src_lang,
+        params.data.trg_lang,
+        arch,
+        resolve_device(params.device),
     )
     test_set = settings.test_sets[0]
     frame = pd.read_parquet(Path("data/tokens") / f"{test_set}.parquet")

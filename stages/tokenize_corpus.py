@@ -1,19 +1,20 @@
-"""Stage `tokenize`: spaCy-tokenize and lowercase every split into data/tokens/<split>.parquet."""
+"""Stage `tokenize`: spaCy-tokenize and lowercase every split into data/tokens/<split>.parquet,
+streaming, so that memory holds one chunk of sentences whatever the corpus size."""
 
 from pathlib import Path
 
 from nmt.cli import run_stage
 from nmt.config import load_params
-from nmt.io import write_parquet
-from nmt.tokenization import tokenize_split
+from nmt.io import write_parquet_chunks
+from nmt.tokenization import tokenized_chunks
 
 
 def main() -> None:
     data = load_params().data
     for split in data.splits:
-        frame = tokenize_split(Path("data/raw"), split, data.src_lang, data.trg_lang)
-        write_parquet(Path("data/tokens") / f"{split}.parquet", frame)
-        print(f"tokenize: {split}: {len(frame)} pairs")
+        chunks = tokenized_chunks(Path("data/raw"), split, data.src_lang, data.trg_lang)
+        pairs = write_parquet_chunks(Path("data/tokens") / f"{split}.parquet", chunks)
+        print(f"tokenize: {split}: {pairs} pairs")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Stage `train@<arch>`: train one architecture; the best-validation model to models/<arch>.pt."""
+"""Stage `train@<arch>`: train one architecture; the best-validation model to models/<arch>.pt.
+With train.processes > 1 it runs as that many data-parallel ranks under torchrun."""
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from dvclive import Live
@@ -11,6 +13,7 @@ from nmt.cli import run_stage
 from nmt.config import ARCHS, fingerprint, load_params
 from nmt.io import write_json
 from nmt.models import build_model
+from nmt.runtime import relaunch, resolve_device, start_ranks, stop_ranks, under_torchrun
 from nmt.training import Trainer, seed_everything
 from nmt.vocab import load_vocab_pair
 
@@ -21,14 +24,18 @@ def main() -> None:
     arch = parser.parse_args().arch
     params = load_params()
     model_params, train_params = params.model_params(arch), params.train_params(arch)
+    if train_params.processes > 1 and not under_torchrun():
+        sys.exit(relaunch(train_params.processes, sys.argv))
+    device, ranks = start_ranks(resolve_device(params.device), train_params.processes)
     vocabs, hashes = load_vocab_pair(Path("data/vocab"), params.data.src_lang, params.data.trg_lang)
     sizes = (len(vocabs[0]), len(vocabs[1]))
     train = ParallelData.load(Path("data/ids/train.parquet"), model_params.reverse_src)
     valid = ParallelData.load(Path("data/ids/val.parquet"), model_params.reverse_src)
 
     seed_everything(params.seed)
-    model = build_model(model_params, *sizes)
-    print(f"train: {arch}: {model.n_parameters():,} trainable parameters")
+    model = build_model(model_params, *sizes).to(device)
+    if ranks.is_main:
+        print(f"train: {arch}: {model.n_parameters():,} trainable parameters on {device}")
     trainer = Trainer(
         model,
         train,
@@ -40,8 +47,13 @@ def main() -> None:
         fingerprint(
             model_params, train_params.resume_key(), params.batch, params.seed, hashes, len(train)
         ),
+        ranks,
     )
     resumed = trainer.restore()
+    if not ranks.is_main:  # the main rank writes everything
+        trainer.fit()
+        stop_ranks(ranks)
+        return
     with Live(f"dvclive/{arch}", resume=resumed, save_dvc_exp=False, dvcyaml=None) as live:
 
         def log(record: dict[str, float]) -> None:
@@ -86,6 +98,8 @@ def main() -> None:
             f"valid loss {summary['averaged_valid_loss']:.3f} "
             f"(ppl {summary['averaged_valid_ppl']:.2f})"
         )
+
+    stop_ranks(ranks)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from nmt.batching import ParallelData
 from nmt.config import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
+MULTI30K_CHECKSUMS = ROOT / "src/nmt/multi30k_task1.sha256"
 
 
 @pytest.fixture(scope="session")
@@ -25,10 +26,10 @@ def mirror() -> Path:
 @pytest.fixture(scope="session")
 def raw_dir(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real train/val files, fetched once from the mirror by the download stage's code."""
-    from nmt.download import download
+    from nmt.download import download, read_checksums
 
     dest = tmp_path_factory.mktemp("raw")
-    download(["train", "val"], ("de", "en"), dest, str(mirror))
+    download(["train", "val"], ("de", "en"), dest, str(mirror), read_checksums(MULTI30K_CHECKSUMS))
     return dest
 
 

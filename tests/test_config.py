@@ -116,6 +116,13 @@ def test_arch_section_overrides_shared_value():
             "model.transformer.positions must be learned or sinusoidal, got 'rotary'",
         ),
         (lambda p: p.pop("data"), "missing key 'data'"),
+        (
+            lambda p: p["data"].update(file_name="{split}.gz"),
+            "data.file_name must be a pattern with {split} and {lang}, got '{split}.gz'",
+        ),
+        (lambda p: p["train"].update(processes=0), "train.processes must be >= 1, got 0"),
+        (lambda p: p["train"].update(amp="yes"), "train.amp must be of type bool, got 'yes'"),
+        (lambda p: p.update(device=0), "device must be of type str, got 0"),
     ],
 )
 def test_bad_params_name_the_key(edit, message):

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,51 @@ def test_speed_benchmark_runs_on_the_pipeline_data(project):
         gru["ours_tokens_per_second"] / gru["reference_tokens_per_second"]
     )
     assert 0 < gru["ours_mfu"] < 1 and result["matmul_peak_flops"] > 0
+
+
+def test_two_process_training_and_a_queued_sweep(project):
+    root, env = project
+    run(root, env, "git", "checkout", "-q", "--", ".")  # the committed tiny results
+    run(root, env, "dvc", "checkout", "-q")
+    out = run(root, env, "dvc", "exp", "run", "-S", "+train.gru.processes=2")
+    assert stages_run(out) == {"train@gru", "evaluate@gru"}
+    assert out.count("trainable parameters") == 1  # only the main rank prints
+    assert json.loads((root / "metrics/train_gru.json").read_text())["epochs"] == 1
+    assert len(torch.load(root / "checkpoints/gru/last.pt", weights_only=False)["torch_rng"]) == 2
+
+    run(root, env, "git", "checkout", "-q", "--", ".")
+    run(root, env, "dvc", "checkout", "-q")
+    for dim in (6, 10):
+        run(
+            root,
+            env,
+            "dvc",
+            "exp",
+            "run",
+            "--queue",
+            "-n",
+            f"attn-{dim}",
+            "-S",
+            f"model.attention.attn_dim={dim}",
+        )
+    subprocess.run(
+        ["dvc", "queue", "start", "-j", "2"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    for _ in range(300):
+        status = run(root, env, "dvc", "queue", "status")
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(2)
+    assert re.search(r"attn-6 .* Success", status) and re.search(r"attn-10 .* Success", status)
+    diff = json.loads(run(root, env, "dvc", "exp", "diff", "attn-6", "attn-10", "--json"))
+    assert diff["params"] == {
+        "params.yaml": {"model.attention.attn_dim": {"old": 6, "new": 10, "diff": 4}}
+    }
+    assert set(diff["metrics"]) == {"metrics/eval_attention.json", "metrics/train_attention.json"}
+    # Each attention unit: a row of the energy layer (encoder 2 x 16 + decoder 16, bias), v.
+    assert diff["metrics"]["metrics/train_attention.json"]["parameters"]["diff"] == 4 * 50

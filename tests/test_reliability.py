@@ -17,11 +17,11 @@ import yaml
 from nmt import SPECIALS, NMTError
 from nmt.checkpoint import load_model, save_model
 from nmt.config import ModelParams
-from nmt.download import download
+from nmt.download import download, read_checksums
 from nmt.io import save_torch
 from nmt.models import build_model
 from nmt.vocab import save_vocab
-from tests.conftest import random_pairs
+from tests.conftest import MULTI30K_CHECKSUMS, random_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 24
@@ -138,8 +138,9 @@ def test_truncated_download_is_refused_and_nothing_is_left(mirror, tmp_path):
     payload = (bad / "val.de.gz").read_bytes()
     (bad / "val.de.gz").chmod(0o644)
     (bad / "val.de.gz").write_bytes(payload[: len(payload) // 2])
+    checksums = read_checksums(MULTI30K_CHECKSUMS)
     with pytest.raises(NMTError, match=r"checksum mismatch for val\.de\.gz"):
-        download(["val"], ("de", "en"), tmp_path / "raw", str(bad))
+        download(["val"], ("de", "en"), tmp_path / "raw", str(bad), checksums)
     assert not (tmp_path / "raw").exists() or list((tmp_path / "raw").iterdir()) == []
 
 

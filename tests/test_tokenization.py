@@ -1,7 +1,14 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from nmt import NMTError
-from nmt.tokenization import read_parallel, tokenize, tokenize_split
+from nmt.tokenization import iter_pairs, tokenize, tokenize_split
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_tokenize_lowercases_after_splitting():
@@ -28,24 +35,41 @@ def test_tokenize_split_strips_lines(tmp_path):
 def test_mismatched_line_counts(tmp_path):
     write_pair(tmp_path, b"Eins.\nZwei.\n", b"One.\n")
     with pytest.raises(NMTError, match="split 'train' is misaligned: 2 de lines but 1 en lines"):
-        read_parallel(tmp_path, "train", "de", "en")
+        list(iter_pairs(tmp_path, "train", "de", "en"))
 
 
 def test_blank_line_is_named(tmp_path):
     write_pair(tmp_path, b"Eins.\n\nDrei.\n", b"One.\nTwo.\nThree.\n")
     with pytest.raises(NMTError, match=r"train.de line 2 is blank"):
-        read_parallel(tmp_path, "train", "de", "en")
+        list(iter_pairs(tmp_path, "train", "de", "en"))
 
 
 def test_non_utf8_is_named(tmp_path):
     write_pair(tmp_path, b"Eins.\nZw\xffei.\n", b"One.\nTwo.\n")
     with pytest.raises(NMTError, match=r"train.de line 2 is not valid UTF-8"):
-        read_parallel(tmp_path, "train", "de", "en")
+        list(iter_pairs(tmp_path, "train", "de", "en"))
 
 
 def test_empty_and_missing_files(tmp_path):
     write_pair(tmp_path, b"", b"")
     with pytest.raises(NMTError, match=r"train\.de is empty"):
-        read_parallel(tmp_path, "train", "de", "en")
+        list(iter_pairs(tmp_path, "train", "de", "en"))
     with pytest.raises(NMTError, match=r"val.de not found: run `dvc repro download` first"):
-        read_parallel(tmp_path, "val", "de", "en")
+        list(iter_pairs(tmp_path, "val", "de", "en"))
+
+
+def test_tokenize_memory_stays_flat_while_streaming(raw_dir, tmp_path):
+    """The cheap version of bench/tokenize_memory.py (which measures 1M pairs)."""
+    out = tmp_path / "memory.json"
+    command = [sys.executable, str(ROOT / "bench/tokenize_memory.py"), "--raw", str(raw_dir)]
+    command += ["--pairs", "20000", "80000", "--whole-up-to", "80000", "--out", str(out)]
+    subprocess.run(command, check=True, capture_output=True)
+    peaks = {
+        pairs: {mode: row[mode]["peak_rss_mib"] for mode in row}
+        for pairs, row in json.loads(out.read_text())["pairs"].items()
+    }
+    assert set(peaks) == {"20000", "29000", "80000"}
+    stream = peaks["80000"]["stream"] - peaks["20000"]["stream"]  # chunks of 10,000 pairs
+    whole = peaks["80000"]["whole"] - peaks["20000"]["whole"]
+    assert stream < 30 and stream < whole / 4  # measured: about +15 MiB against +160 MiB
+    assert peaks["80000"]["stream"] > peaks["80000"]["imports"]

@@ -94,13 +94,13 @@ def test_more_epochs_continue_a_finished_run(tmp_path, capsys):
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):
     trainer = make_trainer(tmp_path, epochs=2)
-    original = trainer.model.loss
+    original = trainer.model.forward
 
     def poisoned(*args):
         loss = original(*args)
         return loss * float("nan") if trainer.epoch == 1 else loss
 
-    trainer.model.loss = poisoned
+    trainer.model.forward = poisoned
     with pytest.raises(
         NMTError,
         match=r"training loss became nan in epoch 2, batch 1; stopped, "

@@ -30,6 +30,10 @@ class Batch:
         """Target tokens the model predicts: everything after <sos> that is not padding."""
         return int((self.trg[1:] != PAD_ID).sum())
 
+    def to(self, device: torch.device) -> Batch:
+        """The ids on `device`; the source lengths stay on the CPU."""
+        return Batch(self.src.to(device), self.src_len, self.trg.to(device), self.index)
+
 
 def pad(sequences: list[np.ndarray]) -> torch.Tensor:
     out = np.full((max(len(s) for s in sequences), len(sequences)), PAD_ID, dtype=np.int64)
@@ -116,6 +120,10 @@ class ParallelData:
                 start, width = end, int(longest[end])
         return [*groups, chunk[start:]]
 
+    def target_tokens(self, index: np.ndarray) -> int:
+        """What `Batch.n_trg_tokens` of these examples will be, without padding them."""
+        return int(self.lengths[index, 1].sum()) - len(index)
+
     def collate(self, index: np.ndarray) -> Batch:
         index = index[np.argsort(-self.lengths[index, 0], kind="stable")]
         return Batch(
@@ -133,3 +141,19 @@ class ParallelData:
             real += int(lengths.sum())
             padded += int(lengths.max(axis=0).sum()) * len(group)
         return 1 - real / padded
+
+
+def join_small_batches(groups: list[np.ndarray], minimum: int) -> list[np.ndarray]:
+    """The batches, each with at least `minimum` examples: a smaller one joins the one before
+    (the first, the one after). Data-parallel ranks split every batch; each needs a share."""
+    joined: list[np.ndarray] = []
+    for group in groups:
+        if len(group) < minimum and joined:
+            joined[-1] = np.concatenate([joined[-1], group])
+        else:
+            joined.append(group)
+    if len(joined) > 1 and len(joined[0]) < minimum:
+        joined[:2] = [np.concatenate(joined[:2])]
+    if joined and len(joined[0]) < minimum:
+        raise NMTError(f"{len(joined[0])} training examples cannot be split {minimum} ways")
+    return joined

@@ -55,14 +55,22 @@ def _at_least(section: str, params: Any, minimum: float, *names: str) -> None:
 
 @dataclass(frozen=True)
 class DataParams:
-    url: str
+    url: str  # a URL base or a local folder holding the corpus files
     src_lang: str
     trg_lang: str
     splits: tuple[str, ...]
+    checksums: str = "src/nmt/multi30k_task1.sha256"  # SHA-256 of every file, sha256sum format
+    file_name: str = "{split}.{lang}.gz"  # how the corpus names a split's file in a language
     max_len: int = 100  # training pairs with a longer side (in words) are dropped
 
     def __post_init__(self) -> None:
         _at_least("data", self, 1, "max_len")
+        _require(
+            "{split}" in self.file_name and "{lang}" in self.file_name,
+            "data.file_name",
+            "a pattern with {split} and {lang}",
+            self.file_name,
+        )
         _require(
             "train" in self.splits and "val" in self.splits,
             "data.splits",
@@ -137,9 +145,11 @@ class TrainParams:
     batch_tokens: int = 0  # batches of at most this many padded tokens; 0: batch.size sentences
     average: int = 1  # the model is the mean of the last `average` epochs' weights
     max_batches: int = 0  # per epoch; 0 means the whole training set
+    processes: int = 1  # data-parallel ranks on this machine (torchrun); batches stay global
+    amp: bool = False  # bfloat16 autocast in training
 
     def __post_init__(self) -> None:
-        _at_least("train", self, 1, "epochs", "average")
+        _at_least("train", self, 1, "epochs", "average", "processes")
         _at_least("train", self, 0, "max_batches", "warmup", "batch_tokens")
         _require(self.lr > 0, "train.lr", "> 0", self.lr)
         _require(self.clip > 0, "train.clip", "> 0", self.clip)
@@ -187,6 +197,7 @@ class Params:
     model: dict[str, Any]
     train: dict[str, Any]
     evaluate: EvaluateParams
+    device: str = "auto"  # the GPU where there is one, else the CPU; or cpu, cuda, cuda:N
 
     def model_params(self, arch: str) -> ModelParams:
         """The shared model keys, overridden by the architecture's own section."""
@@ -303,6 +314,7 @@ def parse_params(raw: Any) -> Params:
         model=raw["model"],
         train=train,
         evaluate=_build(EvaluateParams, raw.get("evaluate", {}), "evaluate"),
+        device=_check_type(raw.get("device", "auto"), str, "device"),
     )
     for name in params.evaluate.test_sets:
         _require(

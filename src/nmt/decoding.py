@@ -42,6 +42,7 @@ def _hypotheses(
     attention: list[torch.Tensor],  # per step [L, N], or empty
     src_len: torch.Tensor,  # [N]
 ) -> list[Hypothesis]:
+    tokens, log_probs, attention = tokens.cpu(), log_probs.cpu(), [a.cpu() for a in attention]
     hypotheses = []
     for column in range(tokens.shape[1]):
         sequence = tokens[:, column].tolist()
@@ -66,9 +67,10 @@ def greedy_search(
     """The most probable token at every step, for each sentence of the batch."""
     batch = src.shape[1]
     state, memory = model.encode(src, src_len)
-    token = torch.full((batch,), SOS_ID)
-    done = torch.zeros(batch, dtype=torch.bool)
-    columns = torch.arange(batch)
+    device = src.device
+    token = torch.full((batch,), SOS_ID, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    columns = torch.arange(batch, device=device)
     tokens, scores, attention = [], [], []
     for _ in range(max_len):
         features, state, weights = model.decode(token.unsqueeze(0), state, memory)
@@ -100,13 +102,14 @@ def beam_search(
     """
     batch, k = src.shape[1], beam_size
     state, memory = model.encode(src, src_len)
-    rows = torch.arange(batch).repeat_interleave(k)
+    device = src.device
+    rows = torch.arange(batch, device=device).repeat_interleave(k)
     state, memory = model.select_state(state, rows), model.select_memory(memory, rows)
-    columns = torch.arange(batch * k)
-    scores = torch.full((batch, k), float("-inf"))
+    columns = torch.arange(batch * k, device=device)
+    scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start as the same <sos>: expand only one of them
-    token = torch.full((batch * k,), SOS_ID)
-    finished = torch.zeros(batch * k, dtype=torch.bool)
+    token = torch.full((batch * k,), SOS_ID, device=device)
+    finished = torch.zeros(batch * k, dtype=torch.bool, device=device)
     history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # token, origin, gain
     attention = []
     for _ in range(max_len):
@@ -117,7 +120,7 @@ def beam_search(
         vocab = log_probs.shape[1]
         candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, k * vocab)
         scores, flat = candidates.topk(k, dim=1)
-        origin = (torch.arange(batch).unsqueeze(1) * k + flat // vocab).reshape(-1)
+        origin = (torch.arange(batch, device=device).unsqueeze(1) * k + flat // vocab).reshape(-1)
         token = (flat % vocab).reshape(-1)
         history.append((token, origin, log_probs[origin, token]))
         if weights is not None:
@@ -127,7 +130,7 @@ def beam_search(
         if finished.all():
             break
     # Follow the back-pointers from each final beam to its first step.
-    row, walked = torch.arange(batch * k), []
+    row, walked = torch.arange(batch * k, device=device), []
     for step in reversed(range(len(history))):
         token_t, origin_t, gain_t = history[step]
         walked.append((token_t[row], gain_t[row], attention[step][:, row] if attention else None))
@@ -153,9 +156,10 @@ def translate_corpus(
 ) -> list[Hypothesis]:
     """Hypotheses for every source sentence of `data`, in its order; beam 1 is greedy."""
     model.eval()
+    device = next(model.parameters()).device
     out: list[Hypothesis | None] = [None] * len(data)
     for index in data.batch_indices(batch_size):
-        batch = data.collate(index)
+        batch = data.collate(index).to(device)
         if beam_size == 1:
             found = greedy_search(model, batch.src, batch.src_len, max_len)
         else:

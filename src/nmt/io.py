@@ -6,12 +6,14 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 
@@ -45,6 +47,23 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     _write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_parquet_chunks(path: str | Path, frames: Iterable[pd.DataFrame]) -> int:
+    """Write frames of one schema as the row groups of one parquet file, holding one frame in
+    memory at a time; the number of rows written."""
+    rows = 0
+    with atomic_path(path) as tmp:
+        writer = None
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            rows += len(frame)
+        if writer is None:
+            raise ValueError(f"no rows to write to {path}")
+        writer.close()
+    return rows
 
 
 def save_torch(path: str | Path, obj: Any) -> None:

@@ -6,53 +6,69 @@ Tokens are lowercased after tokenization, since spaCy's exceptions are case-sens
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import spacy
+from spacy.tokenizer import Tokenizer
 
 from nmt import NMTError
 
 
-def read_lines(path: Path) -> list[str]:
-    """The stripped lines of a UTF-8 file; a blank line is an error, since it breaks alignment."""
+def iter_lines(path: Path) -> Iterator[str]:
+    """The stripped lines of a UTF-8 file, read one at a time; a blank line is an error, since
+    it breaks alignment."""
     if not path.is_file():
         raise NMTError(f"{path} not found: run `dvc repro download` first")
-    payload = path.read_bytes()
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = payload[: err.start].count(b"\n") + 1
-        raise NMTError(f"{path} line {line} is not valid UTF-8") from None
-    lines = [line.strip() for line in text.split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline ends the last line, it does not start a new one
-    if not lines:
+    number = 0
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise NMTError(f"{path} line {number} is not valid UTF-8") from None
+            if not line:
+                raise NMTError(f"{path} line {number} is blank; every line must hold one sentence")
+            yield line
+    if number == 0:
         raise NMTError(f"{path} is empty")
-    for number, line in enumerate(lines, start=1):
-        if not line:
-            raise NMTError(f"{path} line {number} is blank; every line must hold one sentence")
-    return lines
 
 
-def read_parallel(
+def read_lines(path: Path) -> list[str]:
+    return list(iter_lines(path))
+
+
+def iter_pairs(
     raw_dir: Path, split: str, src_lang: str, trg_lang: str
-) -> tuple[list[str], list[str]]:
-    src = read_lines(raw_dir / f"{split}.{src_lang}")
-    trg = read_lines(raw_dir / f"{split}.{trg_lang}")
-    if len(src) != len(trg):
-        raise NMTError(
-            f"split {split!r} is misaligned: {len(src)} {src_lang} lines "
-            f"but {len(trg)} {trg_lang} lines"
-        )
-    return src, trg
+) -> Iterator[tuple[str, str]]:
+    """The sentence pairs of a split, one at a time, checking that both sides align."""
+    paths = raw_dir / f"{split}.{src_lang}", raw_dir / f"{split}.{trg_lang}"
+    src, trg = iter_lines(paths[0]), iter_lines(paths[1])
+    for count, pair in enumerate(itertools.zip_longest(src, trg)):
+        if None in pair:
+            more = [sum(1 for _ in side) + 1 for side in (src, trg)]  # the rest, then this one
+            lengths = [count + (more[i] if pair[i] is not None else 0) for i in (0, 1)]
+            raise NMTError(
+                f"split {split!r} is misaligned: {lengths[0]} {src_lang} lines "
+                f"but {lengths[1]} {trg_lang} lines"
+            )
+        yield pair
+
+
+@functools.cache
+def tokenizer(lang: str) -> Tokenizer:
+    return spacy.blank(lang).tokenizer
 
 
 def tokenize(lines: Iterable[str], lang: str) -> list[list[str]]:
-    tokenizer = spacy.blank(lang).tokenizer
-    return [[token.text.lower() for token in doc] for doc in tokenizer.pipe(lines, batch_size=1024)]
+    return [
+        [token.text.lower() for token in doc]
+        for doc in tokenizer(lang).pipe(lines, batch_size=1024)
+    ]
 
 
 # Where the tokenizer split off punctuation and clitics, join them back (English).
@@ -66,7 +82,17 @@ def detokenize(tokens: list[str]) -> str:
     return _ATTACH_RIGHT.sub("", _ATTACH_LEFT.sub("", text))
 
 
+def tokenized_chunks(
+    raw_dir: Path, split: str, src_lang: str, trg_lang: str, chunk: int = 10_000
+) -> Iterator[pd.DataFrame]:
+    """A split's tokens in frames of `chunk` pairs, one list-of-tokens column per language:
+    memory holds one chunk, whatever the corpus size."""
+    pairs = iter_pairs(raw_dir, split, src_lang, trg_lang)
+    while batch := list(itertools.islice(pairs, chunk)):
+        src, trg = zip(*batch, strict=True)
+        yield pd.DataFrame({src_lang: tokenize(src, src_lang), trg_lang: tokenize(trg, trg_lang)})
+
+
 def tokenize_split(raw_dir: Path, split: str, src_lang: str, trg_lang: str) -> pd.DataFrame:
-    """One row per sentence pair, one list-of-tokens column per language."""
-    src, trg = read_parallel(raw_dir, split, src_lang, trg_lang)
-    return pd.DataFrame({src_lang: tokenize(src, src_lang), trg_lang: tokenize(trg, trg_lang)})
+    """A whole split's tokens in one frame."""
+    return pd.concat(list(tokenized_chunks(raw_dir, split, src_lang, trg_lang)), ignore_index=True)

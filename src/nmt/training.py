@@ -5,6 +5,10 @@ budget, and a model averaged over the last epochs' weights.
 
 Training resumes: after every epoch `last.pt` holds the model, optimizer and random states, so a
 run that is stopped and started again ends exactly where an uninterrupted run would.
+
+Data-parallel ranks (`nmt.runtime`) split every batch and DDP averages their gradients; each
+rank divides its summed loss by its share of the whole batch's tokens, so the update is the
+one a single process makes from the whole batch.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from nmt import NMTError
-from nmt.batching import ParallelData
+from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
 from nmt.io import save_torch
 from nmt.models import Seq2Seq
+from nmt.runtime import Ranks, autocast
 
 
 def seed_everything(seed: int) -> None:
@@ -80,17 +86,25 @@ def show_progress() -> bool:
 
 
 @torch.no_grad()
-def evaluate_loss(model: Seq2Seq, data: ParallelData, batch_size: int) -> float:
+def evaluate_loss(
+    model: Seq2Seq, data: ParallelData, batch_size: int, ranks: Ranks | None = None
+) -> float:
     """Mean cross-entropy per target token; the model reads its own predictions unless it is
-    scored teacher-forced (`Seq2Seq.teacher_forced_scoring`)."""
+    scored teacher-forced (`Seq2Seq.teacher_forced_scoring`). Ranks share every batch."""
+    ranks = ranks or Ranks()
     model.eval()
+    device = next(model.parameters()).device
     total = tokens = 0.0
     for index in data.batch_indices(batch_size):
-        batch = data.collate(index)
+        share = index[ranks.rank :: ranks.world]
+        if len(share) == 0:
+            continue
+        batch = data.collate(share).to(device)
         forcing = torch.full((batch.trg.shape[0],), model.teacher_forced_scoring)
         n = batch.n_trg_tokens
         total += model.loss(batch.src, batch.src_len, batch.trg, forcing).item() * n
         tokens += n
+    total, tokens = ranks.sum(total, tokens)
     return total / tokens
 
 
@@ -104,12 +118,18 @@ class Trainer:
     seed: int
     run_dir: Path
     fingerprint: str  # settings but train.epochs: more epochs continue a finished run
+    ranks: Ranks = field(default_factory=Ranks)
     epoch: int = 0  # epochs completed
     best_valid: float = math.inf
     best_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.device = next(self.model.parameters()).device
+        self.net: torch.nn.Module = self.model
+        if self.ranks.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = make_optimizer(self.model, self.params.lr)
         total_steps = self.params.epochs * len(self.epoch_batches(0))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -118,11 +138,12 @@ class Trainer:
         self.teacher_forcing_rng = torch.Generator().manual_seed(self.seed)
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        """The training batches of an epoch (from 0), in order."""
+        """The training batches of an epoch (from 0), in order; whole batches, which ranks split."""
         groups = self.train_data.batch_indices(
             self.batch.size, self.batch.pool_factor, self.seed, epoch, self.params.batch_tokens
         )
-        return groups[: self.params.max_batches] if self.params.max_batches else groups
+        groups = groups[: self.params.max_batches] if self.params.max_batches else groups
+        return join_small_batches(groups, self.ranks.world)
 
     def epoch_path(self, epoch: int) -> Path:
         """The weights after an epoch, kept for averaging the last epochs."""
@@ -154,13 +175,17 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.teacher_forcing_rng.set_state(state["teacher_forcing_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"][self.ranks.rank])
         self.epoch, self.history = state["epoch"], state["history"]
         self.best_valid, self.best_epoch = state["best_valid"], state["best_epoch"]
-        print(f"train: resuming after epoch {self.epoch} from {self.last_path}")
+        if self.ranks.is_main:
+            print(f"train: resuming after epoch {self.epoch} from {self.last_path}")
         return True
 
     def _save_last(self) -> None:
+        dropout_rngs = self.ranks.gather(torch.get_rng_state())  # each rank draws its own
+        if not self.ranks.is_main:
+            return
         save_torch(
             self.last_path,
             {
@@ -169,7 +194,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "teacher_forcing_rng": self.teacher_forcing_rng.get_state(),
-                "torch_rng": torch.get_rng_state(),
+                "torch_rng": dropout_rngs,
                 "epoch": self.epoch,
                 "history": self.history,
                 "best_valid": self.best_valid,
@@ -182,28 +207,39 @@ class Trainer:
         self.model.train()
         groups = self.epoch_batches(self.epoch)
         total, tokens, start = 0.0, 0, time.perf_counter()
+        world = self.ranks.world
         bar = tqdm(
-            groups, desc=f"epoch {self.epoch + 1}", unit="batch", disable=not show_progress()
+            groups,
+            desc=f"epoch {self.epoch + 1}",
+            unit="batch",
+            disable=not (show_progress() and self.ranks.is_main),
         )
         for number, index in enumerate(bar, start=1):
-            batch = self.train_data.collate(index)
+            steps = int(self.train_data.lengths[index, 1].max())
             teacher_force = (
-                torch.rand(batch.trg.shape[0], generator=self.teacher_forcing_rng)
-                < self.params.teacher_forcing
+                torch.rand(steps, generator=self.teacher_forcing_rng) < self.params.teacher_forcing
             )
-            loss = self.model.loss(
-                batch.src, batch.src_len, batch.trg, teacher_force, self.params.label_smoothing
-            )
-            if not torch.isfinite(loss):
+            n = self.train_data.target_tokens(index)
+            batch = self.train_data.collate(index[self.ranks.rank :: world]).to(self.device)
+            with autocast(self.device, self.params.amp):
+                loss = self.net(
+                    batch.src,
+                    batch.src_len,
+                    batch.trg,
+                    teacher_force,
+                    self.params.label_smoothing,
+                    n / world if world > 1 else None,
+                )
+            batch_loss = self.ranks.mean(loss).item()  # the whole batch's mean
+            if not math.isfinite(batch_loss):
                 raise NMTError(
-                    f"training loss became {loss.item()} in epoch {self.epoch + 1}, "
+                    f"training loss became {batch_loss} in epoch {self.epoch + 1}, "
                     f"batch {number}; stopped, keeping the checkpoints of epoch "
                     f"{self.epoch} in {self.run_dir}; try a lower train.lr"
                 )
             optimizer_step(self.model, self.optimizer, loss, self.params.clip)
             self.scheduler.step()
-            n = batch.n_trg_tokens
-            total, tokens = total + loss.item() * n, tokens + n
+            total, tokens = total + batch_loss * n, tokens + n
             bar.set_postfix(
                 loss=f"{total / tokens:.3f}", tok_s=f"{tokens / (time.perf_counter() - start):.0f}"
             )
@@ -219,12 +255,14 @@ class Trainer:
             start = time.perf_counter()
             train_loss, tokens = self.train_epoch()
             seconds = time.perf_counter() - start
-            valid_loss = evaluate_loss(self.model, self.valid_data, self.batch.size)
+            valid_loss = evaluate_loss(self.model, self.valid_data, self.batch.size, self.ranks)
             self.epoch += 1
+            writes = self.ranks.is_main
             if valid_loss < self.best_valid:
                 self.best_valid, self.best_epoch = valid_loss, self.epoch
-                save_torch(self.best_path, self.model.state_dict())
-            if self.params.average > 1:
+                if writes:
+                    save_torch(self.best_path, self.model.state_dict())
+            if self.params.average > 1 and writes:
                 save_torch(self.epoch_path(self.epoch), self.model.state_dict())
                 self.epoch_path(self.epoch - self.params.average).unlink(missing_ok=True)
             record = {
@@ -238,6 +276,8 @@ class Trainer:
             }
             self.history.append(record)
             self._save_last()
+            if not writes:
+                continue
             on_epoch(record)
             print(
                 f"train: epoch {self.epoch}: train loss {train_loss:.3f}, valid loss "
@@ -249,7 +289,7 @@ class Trainer:
             "best_valid_ppl": math.exp(self.best_valid),
             "epochs": self.epoch,
         }
-        if self.params.average > 1:
+        if self.params.average > 1 and self.ranks.is_main:  # the other ranks are done
             self.model.load_state_dict(self.final_state())
             averaged = evaluate_loss(self.model, self.valid_data, self.batch.size)
             summary |= {

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from nmt import EOS_ID, SOS_ID, NMTError
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_model
@@ -19,6 +21,7 @@ from nmt.config import ARCHS, ModelParams
 from nmt.decoding import Hypothesis, source_data, translate_corpus
 from nmt.models import Seq2Seq
 from nmt.plots import plot_attention
+from nmt.runtime import resolve_device
 from nmt.tokenization import detokenize, tokenize
 from nmt.vocab import load_vocab_pair, numericalize
 
@@ -32,11 +35,17 @@ class Translator:
 
     @classmethod
     def load(
-        cls, model_path: Path, vocab_dir: Path, src_lang: str, trg_lang: str, arch: str
+        cls,
+        model_path: Path,
+        vocab_dir: Path,
+        src_lang: str,
+        trg_lang: str,
+        arch: str,
+        device: str | torch.device = "cpu",
     ) -> Translator:
         vocabs, hashes = load_vocab_pair(vocab_dir, src_lang, trg_lang)
         model, saved = load_model(model_path, hashes, arch, target=f"train@{arch}")
-        return cls(model, ModelParams(**saved["model_params"]), *vocabs)
+        return cls(model.to(device), ModelParams(**saved["model_params"]), *vocabs)
 
     def translate_data(
         self, data: ParallelData, beam_size: int, max_len: int, alpha: float, batch_size: int
@@ -99,6 +108,7 @@ def main() -> None:
     parser.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy search")
     parser.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha")
     parser.add_argument("--max-len", type=int, default=100, help="output tokens at most")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
         "--show-attention", type=Path, metavar="PNG", help="heatmap of the first sentence"
     )
@@ -112,6 +122,7 @@ def main() -> None:
         args.src_lang,
         args.trg_lang,
         args.arch,
+        resolve_device(args.device),
     )
     sentences = tokenize([line.strip() for line in lines], args.src_lang)
     todo = [i for i, sentence in enumerate(sentences) if sentence]

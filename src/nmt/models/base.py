@@ -76,7 +76,7 @@ class LinearCrossEntropy(torch.autograd.Function):
         smoothing: float = 0.0,  # label smoothing, as F.cross_entropy's `label_smoothing`
     ) -> torch.Tensor:
         # Every [N, V] step works in one buffer: fresh buffers of this size cost page faults.
-        logits = torch.empty(len(features), len(weight), dtype=weight.dtype)
+        logits = torch.empty(len(features), len(weight), dtype=weight.dtype, device=weight.device)
         n = len(known)
         logits[:n] = known
         torch.addmm(bias if bias.dim() == 1 else bias[n:], features[n:], weight.t(), out=logits[n:])
@@ -99,8 +99,8 @@ class LinearCrossEntropy(torch.autograd.Function):
         if ctx.smoothing:
             probs -= ctx.smoothing / probs.shape[1]
         grad_logits = probs.index_put_(
-            (torch.arange(len(targets)), targets),
-            torch.tensor(-(1.0 - ctx.smoothing)),
+            (torch.arange(len(targets), device=targets.device), targets),
+            torch.tensor(-(1.0 - ctx.smoothing), device=probs.device),
             accumulate=True,
         ).mul_(grad)
         grad_bias = grad_logits if ctx.per_row_bias else grad_logits.sum(0)
@@ -151,8 +151,10 @@ class Seq2Seq(nn.Module):
         trg: torch.Tensor,
         teacher_force: torch.Tensor,
         label_smoothing: float = 0.0,
+        tokens: float | None = None,
     ) -> torch.Tensor:
-        """Mean cross-entropy over the non-padded target tokens trg[1:].
+        """Mean cross-entropy over the non-padded target tokens trg[1:], or the summed
+        cross-entropy divided by `tokens` (a data-parallel rank's share of a batch).
 
         teacher_force[t - 1] says whether step t + 1 reads the gold token trg[t] or the
         model's own prediction at step t, as in the seed's per-step coin flip.
@@ -160,7 +162,7 @@ class Seq2Seq(nn.Module):
         # Longest target first: the sentences still going at any step are then a prefix of
         # the batch, and each run decodes only those, never a finished sentence's padding.
         order = (trg != PAD_ID).sum(0).argsort(descending=True, stable=True)
-        src, src_len, trg = src[:, order], src_len[order], trg[:, order]
+        src, src_len, trg = src[:, order], src_len[order.to(src_len.device)], trg[:, order]
         state, memory = self.encode(src, src_len)
         gold = trg[1:]
         steps = len(gold)
@@ -185,20 +187,26 @@ class Seq2Seq(nn.Module):
             fed_rows.append(run[-1, :n])
             fed_targets.append(gold[last, :n])
             with torch.no_grad():
-                fed_logits.append(self.project(fed_rows[-1], run_memory, torch.arange(n)))
+                fed_logits.append(
+                    self.project(fed_rows[-1], run_memory, torch.arange(n, device=trg.device))
+                )
             token = torch.full_like(trg[0], PAD_ID)
             token[:n] = fed_logits[-1].argmax(-1)
-        fed_columns = [torch.arange(len(r)) for r in fed_rows]
+        fed_columns = [torch.arange(len(r), device=trg.device) for r in fed_rows]
         weight, bias = self.output_layer(memory, torch.cat([*fed_columns, *columns]))
-        total = LinearCrossEntropy.apply(
-            torch.cat([*fed_rows, *rows]),
-            weight,
-            bias,
-            torch.cat([*fed_targets, *targets]),
-            torch.cat(fed_logits) if fed_logits else weight.new_empty(0, weight.shape[0]),
-            label_smoothing,
-        )
-        return total / sum(going)
+        # The softmax over the vocabulary stays in float32 under mixed precision.
+        with torch.autocast(trg.device.type, enabled=False):
+            total = LinearCrossEntropy.apply(
+                torch.cat([*fed_rows, *rows]).float(),
+                weight.float(),
+                bias.float(),
+                torch.cat([*fed_targets, *targets]),
+                torch.cat(fed_logits).float() if fed_logits else weight.new_empty(0, len(weight)),
+                label_smoothing,
+            )
+        return total / (tokens or sum(going))
+
+    forward = loss  # DDP synchronizes gradients of what runs through the module's forward
 
 
 def init_normal_(model: nn.Module, std: float = 0.01) -> None:

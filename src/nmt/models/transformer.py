@@ -213,7 +213,7 @@ class TransformerSeq2Seq(Seq2Seq):
                 f"a sentence of {end} positions is longer than the Transformer's "
                 f"{self.max_positions} (model.transformer.max_positions)"
             )
-        where = positions(torch.arange(start, end))
+        where = positions(torch.arange(start, end, device=tokens.device))
         return self.dropout(embedding(tokens) * math.sqrt(self.width) + where)
 
     def encode(
@@ -245,7 +245,8 @@ class TransformerSeq2Seq(Seq2Seq):
         start, k = state[0][0].shape[2], tokens.shape[1]
         causal = None  # one new position may see everything before it
         if k > 1:
-            causal = torch.ones(k, start + k, dtype=torch.bool).tril(diagonal=start)
+            causal = torch.ones(k, start + k, dtype=torch.bool, device=tokens.device)
+            causal = causal.tril(diagonal=start)
         x = self.embed(tokens, self.trg_embedding, self.trg_positions, start)
         cache, weights = [], None
         for number, layer in enumerate(self.decoder):

@@ -1,0 +1,118 @@
+"""Where the code runs: the device, mixed precision, and the processes of a data-parallel run.
+
+One CPU process is the default and the tested path. With `train.processes` > 1 the train stage
+starts itself again under torchrun (`torch.distributed.run`), one process per rank; a user who
+runs torchrun by hand (several GPUs, several machines) gets the same code path. Ranks talk over
+gloo on CPU and NCCL on GPU, chosen from the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from nmt import NMTError
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is the GPU where there is one, else the CPU; a named device must exist."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise NMTError(f"params.yaml: device must be auto, cpu or cuda[:N], got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NMTError(f"params.yaml: device is {name!r} but torch sees no CUDA GPU; use auto")
+    if device.type not in ("cpu", "cuda"):
+        raise NMTError(f"params.yaml: device must be auto, cpu or cuda[:N], got {name!r}")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast: the exponent range of float32, so no loss scaling is needed."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a data-parallel run; a single process is rank 0 of 1."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main rank writes files and prints."""
+        return self.rank == 0
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of a scalar over all ranks (every rank gets it)."""
+        if self.world == 1:
+            return value
+        total = value.detach().clone()
+        dist.all_reduce(total)
+        return total / self.world
+
+    def sum(self, *values: float) -> list[float]:
+        """Element-wise sums of some numbers over all ranks."""
+        if self.world == 1:
+            return list(values)
+        totals = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(totals)
+        return totals.tolist()
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's `value`, in rank order, on the main rank (an empty list elsewhere)."""
+        if self.world == 1:
+            return [value]
+        out: list[Any] | None = [None] * self.world if self.is_main else None
+        dist.gather_object(value, out)
+        return out or []
+
+
+def under_torchrun() -> bool:
+    return "LOCAL_RANK" in os.environ
+
+
+def relaunch(processes: int, argv: list[str]) -> int:
+    """Run this script again as `processes` ranks on this machine under torchrun; its exit code.
+    torchrun gives each rank one intra-op thread unless OMP_NUM_THREADS says otherwise."""
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={processes}",
+        *argv,
+    ]
+    return subprocess.run(command, check=False).returncode
+
+
+def start_ranks(device: torch.device, processes: int) -> tuple[torch.device, Ranks]:
+    """Join the process group torchrun set up, if any; each GPU rank gets its own GPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world != processes:
+        raise NMTError(
+            f"train.processes is {processes} but this run has {world} processes; set "
+            f"train.processes={world} so that the run is recorded with the size it ran at"
+        )
+    if world == 1:
+        return device, Ranks()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, Ranks(dist.get_rank(), dist.get_world_size())
+
+
+def stop_ranks(ranks: Ranks) -> None:
+    if ranks.world > 1:
+        dist.destroy_process_group()

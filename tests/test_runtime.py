@@ -1,0 +1,128 @@
+"""Where training runs: devices, mixed precision, and data-parallel ranks (gloo, 2 processes)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from nmt import NMTError
+from nmt.batching import join_small_batches
+from nmt.config import BatchParams, ModelParams, TrainParams
+from nmt.models import build_model
+from nmt.runtime import Ranks, resolve_device, start_ranks, stop_ranks
+from nmt.training import Trainer, seed_everything
+from tests.conftest import random_pairs
+
+TRAIN = random_pairs(203, vocab=24, seed=1)  # 203: the last batch of 32 is short
+VALID = random_pairs(41, vocab=24, seed=2)
+# Dropout draws differ between ranks and a single process, so it is off here.
+SETTINGS = {
+    "gru": ({"emb_dim": 16, "hid_dim": 24}, {"teacher_forcing": 0.5}),
+    "transformer": (
+        {"emb_dim": 24, "hid_dim": 24, "heads": 4, "n_layers": 1, "ff_dim": 32},
+        {"teacher_forcing": 1.0, "label_smoothing": 0.1},
+    ),
+}
+
+
+def tiny_trainer(arch: str, run_dir, ranks: Ranks | None = None, **options) -> Trainer:
+    model_settings, train_settings = SETTINGS[arch]
+    seed_everything(7)
+    model = build_model(ModelParams(arch=arch, dropout=0.0, **model_settings), 24, 24)
+    params = TrainParams(epochs=2, lr=3e-3, **train_settings, **options)
+    batch = BatchParams(size=32)
+    return Trainer(model, TRAIN, VALID, params, batch, 7, run_dir, "tiny", ranks or Ranks())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_as_rank(rank: int, world: int, port: int, arch: str, run_dir, out) -> None:
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)
+    _, ranks = start_ranks(torch.device("cpu"), world)
+    trainer = tiny_trainer(arch, run_dir, ranks, processes=world)
+    trainer.fit()
+    if ranks.is_main:
+        torch.save({"history": trainer.history, "model": trainer.model.state_dict()}, out)
+    stop_ranks(ranks)
+
+
+@pytest.mark.parametrize("arch", ["gru", "transformer"])
+def test_two_gloo_processes_train_like_one(tmp_path, arch):
+    single = tiny_trainer(arch, tmp_path / "single", processes=2)
+    single.ranks = Ranks()  # one process, the same settings and fingerprint
+    single.fit()
+    out = tmp_path / "ranks.pt"
+    mp.spawn(
+        train_as_rank, args=(2, free_port(), arch, tmp_path / "ranks", out), nprocs=2, join=True
+    )
+    ranked = torch.load(out, weights_only=False)
+    for one, two in zip(single.history, ranked["history"], strict=True):
+        assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
+        assert two["valid_loss"] == pytest.approx(one["valid_loss"], rel=1e-5)
+    for name, weights in single.model.state_dict().items():
+        other = ranked["model"][name]
+        if name.endswith("in_proj.bias"):
+            # The keys' bias has no true gradient (softmax ignores a shift shared by every
+            # key), so Adam turns its rounding noise into steps: compare queries and values.
+            weights, other = weights.chunk(3)[::2], other.chunk(3)[::2]
+        torch.testing.assert_close(other, weights, rtol=1e-4, atol=1e-5)
+    # Only the main rank writes; last.pt holds each rank's dropout random state.
+    assert sorted(p.name for p in (tmp_path / "ranks").iterdir()) == ["best.pt", "last.pt"]
+    last = torch.load(tmp_path / "ranks" / "last.pt", weights_only=False)
+    assert len(last["torch_rng"]) == 2
+
+
+def test_ranks_split_each_batch_once_and_short_batches_join_the_one_before():
+    groups = [np.arange(0, 5), np.arange(5, 6), np.arange(6, 9)]
+    joined = join_small_batches(groups, 2)
+    assert [g.tolist() for g in joined] == [[0, 1, 2, 3, 4, 5], [6, 7, 8]]
+    first_short = join_small_batches([np.arange(1), np.arange(1, 4)], 2)
+    assert [g.tolist() for g in first_short] == [[0, 1, 2, 3]]
+    assert join_small_batches(groups, 1) == groups
+    shares = [np.concatenate([g[r::2] for g in joined]) for r in range(2)]
+    assert sorted(np.concatenate(shares).tolist()) == list(range(9))
+    with pytest.raises(NMTError, match="1 training examples cannot be split 2 ways"):
+        join_small_batches([np.arange(1)], 2)
+
+
+def test_processes_must_match_the_run():
+    with pytest.raises(NMTError, match=r"train.processes is 2 but this run has 1 processes"):
+        start_ranks(torch.device("cpu"), 2)
+    assert start_ranks(torch.device("cpu"), 1) == (torch.device("cpu"), Ranks())
+
+
+def test_devices():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(NMTError, match="device must be auto, cpu or cuda"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(NMTError, match="torch sees no CUDA GPU; use auto"):
+            resolve_device("cuda")
+
+
+@pytest.mark.parametrize("arch", ["gru", "transformer"])
+def test_mixed_precision_trains_close_to_float32(tmp_path, arch):
+    full = tiny_trainer(arch, tmp_path / "fp32")
+    full.fit()
+    mixed = tiny_trainer(arch, tmp_path / "bf16", amp=True)
+    mixed.fit()
+    for one, two in zip(full.history, mixed.history, strict=True):
+        assert two["train_loss"] == pytest.approx(one["train_loss"], rel=0.03)
+        assert two["train_loss"] != one["train_loss"]  # bfloat16 did run
