@@ -1,9 +1,10 @@
+import matplotlib.pyplot as plt
 import pytest
 import sacrebleu
 import torch
 
 from nmt.evaluation import score_translations
-from nmt.plots import plot_attention
+from nmt.plots import plot_attention, plot_curves
 from nmt.tokenization import detokenize, tokenize
 
 REFERENCES = ["A man rides a bike.", "Two dogs play in the snow!", "The dog's ball isn't red."]
@@ -61,3 +62,19 @@ def test_attention_heatmap_is_a_png(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary file left
     with pytest.raises(ValueError, match=r"weights \(3, 4\) for 2 x 4 words"):
         plot_attention(["a", "b", "c", "d"], ["x", "y"], weights, tmp_path / "b.png")
+
+
+def test_training_curves_are_one_png_of_every_architecture(tmp_path):
+    for arch, losses in {"gru": [5.0, 4.0, 3.5], "transformer": [3.0, 2.0]}.items():
+        for split in ("train", "valid"):
+            folder = tmp_path / arch / "plots/metrics" / split
+            folder.mkdir(parents=True)
+            rows = "".join(f"{step}\t{loss}\n" for step, loss in enumerate(losses))
+            (folder / "loss.tsv").write_text("step\tloss\n" + rows)
+    out = tmp_path / "curves.png"
+    plot_curves({arch: tmp_path / arch for arch in ("gru", "transformer")}, out)
+    image = plt.imread(out)
+    assert image.shape[:2] == (400, 1000)  # 10 x 4 inches at 100 dpi
+    with pytest.raises(FileNotFoundError):
+        plot_curves({"lstm": tmp_path / "lstm"}, tmp_path / "none.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "gru", "transformer"]

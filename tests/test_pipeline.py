@@ -90,7 +90,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     root, env = project
     every = {"download", "tokenize", "vocab", "numericalize"}
     every |= {f"{stage}@{arch}" for stage in ("train", "evaluate") for arch in ARCHS}
-    every |= {"heatmaps@attention", "heatmaps@transformer"}
+    every |= {"heatmaps@attention", "heatmaps@transformer", "curves"}
     assert stages_run(run(root, env, "dvc", "repro")) == every
 
     data = json.loads((root / "metrics/data.json").read_text())
@@ -126,6 +126,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     for path in heatmaps:
         assert shown[str(path.relative_to(root))][0]["type"] == "image"
     assert "dvclive/gru/plots/metrics/valid/loss.tsv" in shown
+    assert shown["plots/curves.png"][0]["type"] == "image"
+    assert (root / "plots/curves.png").read_bytes()[:4] == b"\x89PNG"
 
     run(root, env, "git", "add", "-A")
     run(root, env, "git", "commit", "-qm", "tiny results")
@@ -149,9 +151,13 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         assert (clone / name).read_bytes() == (root / name).read_bytes()
 
     out = run(root, env, "dvc", "exp", "run", "-S", "model.attention.attn_dim=12")
-    assert stages_run(out) == {"train@attention", "evaluate@attention", "heatmaps@attention"}
+    assert stages_run(out) == {f"{s}@attention" for s in ("train", "evaluate", "heatmaps")} | {
+        "curves"
+    }
     out = run(root, env, "dvc", "exp", "run", "-S", "train.transformer.label_smoothing=0.2")
-    assert stages_run(out) == {f"{s}@transformer" for s in ("train", "evaluate", "heatmaps")}
+    assert stages_run(out) == {f"{s}@transformer" for s in ("train", "evaluate", "heatmaps")} | {
+        "curves"
+    }
 
     out = run(root, env, "dvc", "exp", "run", "-S", "evaluate.beam_size=3")
     assert stages_run(out) == {f"evaluate@{arch}" for arch in ARCHS}
@@ -198,7 +204,7 @@ def test_two_process_training_and_a_queued_sweep(project):
     run(root, env, "git", "checkout", "-q", "--", ".")  # the committed tiny results
     run(root, env, "dvc", "checkout", "-q")
     out = run(root, env, "dvc", "exp", "run", "-S", "+train.gru.processes=2")
-    assert stages_run(out) == {"train@gru", "evaluate@gru"}
+    assert stages_run(out) == {"train@gru", "evaluate@gru", "curves"}
     assert out.count("trainable parameters") == 1  # only the main rank prints
     assert json.loads((root / "metrics/train_gru.json").read_text())["epochs"] == 1
     assert len(torch.load(root / "checkpoints/gru/last.pt", weights_only=False)["torch_rng"]) == 2
