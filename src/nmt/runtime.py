@@ -47,6 +47,7 @@ class Ranks:
 
     rank: int = 0
     world: int = 1
+    device: str | torch.device = "cpu"  # where collectives' buffers live (NCCL: the GPU)
 
     @property
     def is_main(self) -> bool:
@@ -65,7 +66,7 @@ class Ranks:
         """Element-wise sums of some numbers over all ranks."""
         if self.world == 1:
             return list(values)
-        totals = torch.tensor(values, dtype=torch.float64)
+        totals = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(totals)
         return totals.tolist()
 
@@ -110,7 +111,7 @@ def start_ranks(device: torch.device, processes: int) -> tuple[torch.device, Ran
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return device, Ranks(dist.get_rank(), dist.get_world_size())
+    return device, Ranks(dist.get_rank(), dist.get_world_size(), device)
 
 
 def stop_ranks(ranks: Ranks) -> None:
