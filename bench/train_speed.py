@@ -6,6 +6,11 @@ for both, alternating which goes first, so machine noise hits both alike. Report
 tokens per second of each, their ratio, and model FLOP utilisation (the FLOPs our step needs
 per batch, counted by torch, over time and a measured fp32 matmul peak).
 
+A profiled pass of our step gives the share of its time spent inside matmul and fused-RNN
+kernels, and from it the kernel-bound speedup: the ratio we would reach if everything else
+(elementwise ops, copies, dropout masks, the optimizer, Python) took no time. No exact
+change to our step can go past it without making those kernels themselves cheaper.
+
     python bench/train_speed.py [--batches 20] [--archs lstm gru attention]
 """
 
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.batching import Batch, ParallelData
@@ -27,6 +33,17 @@ from nmt.models import Seq2Seq, build_model
 from nmt.reference import ARCHS, reference_loss
 from nmt.training import make_optimizer, optimizer_step, seed_everything
 from nmt.vocab import load_vocab
+
+# Self time in these ops is matmul or fused-RNN work; everything else is overhead around it.
+KERNELS = frozenset(
+    (
+        "aten::mm",
+        "aten::addmm",
+        "aten::bmm",
+        "aten::mkldnn_rnn_layer",
+        "aten::mkldnn_rnn_layer_backward",
+    )
+)
 
 LossFn = Callable[[Seq2Seq, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -90,13 +107,25 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
         tf = torch.rand(batch.trg.shape[0], generator=forcing) < train.teacher_forcing
         train_step(*contenders["ours"], batch, tf, train.clip)
     flops_per_token = counter.get_total_flops() / batch.n_trg_tokens
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        for index in groups[warmup : warmup + min(n_batches, 5)]:
+            batch = data.collate(index)
+            tf = torch.rand(batch.trg.shape[0], generator=forcing) < train.teacher_forcing
+            train_step(*contenders["ours"], batch, tf, train.clip)
+    ops = profiled.key_averages()
+    kernel_share = sum(op.self_cpu_time_total for op in ops if op.key in KERNELS) / sum(
+        op.self_cpu_time_total for op in ops
+    )
+    speedup = seconds["reference"] / seconds["ours"]
     return {
         "batches": n_batches,
         "target_tokens": tokens,
         "reference_tokens_per_second": tokens / seconds["reference"],
         "ours_tokens_per_second": tokens / seconds["ours"],
-        "speedup": seconds["reference"] / seconds["ours"],
+        "speedup": speedup,
         "flops_per_target_token": flops_per_token,
+        "ours_kernel_share": kernel_share,
+        "kernel_bound_speedup": speedup / kernel_share,
     }
 
 
@@ -112,7 +141,7 @@ def main() -> None:
     print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s, {torch.get_num_threads()} threads")
     print(
         f"{'arch':<10} {'reference tok/s':>16} {'ours tok/s':>11} {'speedup':>8} "
-        f"{'MFU ref':>8} {'MFU ours':>9}"
+        f"{'MFU ref':>8} {'MFU ours':>9} {'kernels':>8} {'bound':>6}"
     )
     for arch in args.archs:
         r = bench_arch(arch, args.batches, args.warmup)
@@ -122,7 +151,8 @@ def main() -> None:
         print(
             f"{arch:<10} {r['reference_tokens_per_second']:>16.0f} "
             f"{r['ours_tokens_per_second']:>11.0f} {r['speedup']:>7.2f}x "
-            f"{r['reference_mfu']:>8.1%} {r['ours_mfu']:>9.1%}"
+            f"{r['reference_mfu']:>8.1%} {r['ours_mfu']:>9.1%} "
+            f"{r['ours_kernel_share']:>8.0%} {r['kernel_bound_speedup']:>5.2f}x"
         )
     write_json(
         args.out,

@@ -197,6 +197,8 @@ def test_speed_benchmark_runs_on_the_pipeline_data(project):
         gru["ours_tokens_per_second"] / gru["reference_tokens_per_second"]
     )
     assert 0 < gru["ours_mfu"] < 1 and result["matmul_peak_flops"] > 0
+    assert 0 < gru["ours_kernel_share"] < 1
+    assert gru["kernel_bound_speedup"] == pytest.approx(gru["speedup"] / gru["ours_kernel_share"])
 
 
 def test_two_process_training_and_a_queued_sweep(project):
