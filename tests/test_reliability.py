@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -165,3 +166,12 @@ def test_saved_files_are_byte_identical_for_identical_objects(tmp_path):
     save_torch(tmp_path / "b.pt", state.state_dict())
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]
+
+
+def test_saved_files_get_the_mode_of_a_plain_new_file(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        save_torch(tmp_path / "atomic.pt", {"weight": torch.zeros(2)})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "atomic.pt").stat().st_mode & 0o777 == 0o644
