@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
@@ -90,9 +91,18 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
     seconds = dict.fromkeys(contenders, 0.0)
     tokens = 0
     forcing = torch.Generator().manual_seed(params.seed)
+
+    def draw_forcing(batch: Batch) -> torch.Tensor:
+        return torch.rand(batch.trg.shape[0], generator=forcing) < train.teacher_forcing
+
+    def train_ours(index: np.ndarray) -> Batch:
+        batch = data.collate(index)
+        train_step(*contenders["ours"], batch, draw_forcing(batch), train.clip)
+        return batch
+
     for number, index in enumerate(groups[: warmup + n_batches]):
         batch = data.collate(index)
-        tf = torch.rand(batch.trg.shape[0], generator=forcing) < train.teacher_forcing
+        tf = draw_forcing(batch)
         names = list(contenders) if number % 2 else list(reversed(contenders))
         for name in names:
             start = time.perf_counter()
@@ -103,15 +113,11 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
             tokens += batch.n_trg_tokens
     # oneDNN's LSTM kernel hides its matmuls from the counter; the native kernel's are counted.
     with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
-        batch = data.collate(groups[0])
-        tf = torch.rand(batch.trg.shape[0], generator=forcing) < train.teacher_forcing
-        train_step(*contenders["ours"], batch, tf, train.clip)
-    flops_per_token = counter.get_total_flops() / batch.n_trg_tokens
+        counted = train_ours(groups[0])
+    flops_per_token = counter.get_total_flops() / counted.n_trg_tokens
     with profile(activities=[ProfilerActivity.CPU]) as profiled:
         for index in groups[warmup : warmup + min(n_batches, 5)]:
-            batch = data.collate(index)
-            tf = torch.rand(batch.trg.shape[0], generator=forcing) < train.teacher_forcing
-            train_step(*contenders["ours"], batch, tf, train.clip)
+            train_ours(index)
     ops = profiled.key_averages()
     kernel_share = sum(op.self_cpu_time_total for op in ops if op.key in KERNELS) / sum(
         op.self_cpu_time_total for op in ops
