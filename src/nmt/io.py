@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,23 +17,17 @@ import pyarrow.parquet as pq
 import torch
 
 
-def _new_file_mode() -> int:
-    """The mode `open()` gives a new file: 0o666 less the process umask (read without change)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, _new_file_mode())  # mkstemp's private 0o600 would outlive the rename
-    os.close(fd)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    # Created like open() creates files (0o666 less the umask): mkstemp's private 0o600
+    # would outlive the rename.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
