@@ -12,9 +12,9 @@ from nmt.cli import run_stage
 from nmt.config import ARCHS, load_params
 from nmt.evaluation import score_translations
 from nmt.io import write_json, write_text
+from nmt.loss import evaluate_loss
 from nmt.runtime import resolve_device
 from nmt.tokenization import detokenize, read_lines
-from nmt.training import evaluate_loss
 from nmt.translate import Translator
 
 

@@ -14,7 +14,7 @@ from nmt.config import ARCHS, fingerprint, load_params
 from nmt.io import write_json
 from nmt.models import build_model
 from nmt.runtime import relaunch, resolve_device, start_ranks, stop_ranks, under_torchrun
-from nmt.training import Trainer, seed_everything
+from nmt.training import Trainer, running_code, seed_everything
 from nmt.vocab import load_vocab_pair
 
 
@@ -48,6 +48,7 @@ def main() -> None:
             model_params, train_params.resume_key(), params.batch, params.seed, hashes, len(train)
         ),
         ranks,
+        running_code(),
     )
     resumed = trainer.restore()
     if not ranks.is_main:  # the main rank writes everything

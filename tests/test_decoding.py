@@ -98,17 +98,20 @@ def trained(tmp_path_factory) -> dict[str, torch.nn.Module]:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_beam_search_never_scores_below_greedy(trained, arch):
-    """Not a theorem (beam search may prune the greedy path and end lower), but it holds
-    on trained models, where it is a cheap check that the search keeps its best beams."""
+    """Not a theorem for each sentence (beam search may prune the greedy path and end lower,
+    and on some CPUs' arithmetic a tiny model does so for one sentence in 60), but on trained
+    models it holds for nearly all, and on average: a cheap check that the search keeps its
+    best beams."""
     data = random_pairs(60, vocab=24, seed=7)
     greedy = translate_corpus(trained[arch], data, 60, max_len=30, beam_size=1)
     assert sum(len(h.tokens) < 30 for h in greedy) >= 50  # most translations are finished
     changed = 0
     for beam_size in (2, 5):
         beam = translate_corpus(trained[arch], data, 60, max_len=30, beam_size=beam_size)
-        for g, b in zip(greedy, beam, strict=True):
-            assert b.score >= g.score - 1e-5
-            changed += b.tokens != g.tokens
+        pairs = list(zip(greedy, beam, strict=True))
+        assert sum(b.score < g.score - 1e-5 for g, b in pairs) <= 2
+        assert sum(b.score for _, b in pairs) > sum(g.score for g, _ in pairs)
+        changed += sum(b.tokens != g.tokens for g, b in pairs)
     assert changed  # beam search found other translations, not only the greedy ones
 
 

@@ -58,6 +58,74 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+# Run in one subprocess: heavy libraries are imported once, then each stage script is imported
+# in a forked child (and each architecture it runs in a grandchild), which prints the project
+# files it loaded. Forks start from a state with no `nmt` module loaded.
+LOADED_CODE = """
+import json, os, runpy, sys
+import dvclive, matplotlib.pyplot, pandas, sacrebleu, spacy, torch  # noqa: F401
+
+def report(stage):
+    files = sorted(m.__file__ for n, m in list(sys.modules.items())
+                   if n.split(".")[0] == "nmt" and getattr(m, "__file__", None))
+    print(json.dumps([stage, files]), flush=True)
+
+def in_child(work):
+    pid = os.fork()
+    if pid == 0:
+        work()
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+def stage(name, script, items):
+    runpy.run_path(script, run_name="imported")
+    if not items:
+        report(name)
+    for item in items:
+        def load_architecture(item=item):
+            from nmt.models import model_class
+            model_class(item)
+            report(f"{name}@{item}")
+        in_child(load_architecture)
+
+for name, script, items in json.loads(sys.argv[1]):
+    in_child(lambda: stage(name, script, items))
+"""
+
+
+def dvc_stages() -> list[tuple[str, str, list[str], list[str]]]:
+    """dvc.yaml's stages: name, script, foreach items (none for a single stage), deps."""
+    stages = []
+    for name, spec in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        body = spec.get("do", spec)
+        stages.append((name, body["cmd"].split()[1], spec.get("foreach", []), body["deps"]))
+    return stages
+
+
+def test_every_stage_lists_exactly_the_code_it_loads_as_deps():
+    """A module a stage loads but does not list would change results while `dvc repro` says
+    everything is up to date; a listed one it does not load reruns the stage for nothing."""
+    stages = dvc_stages()
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED_CODE, json.dumps([s[:3] for s in stages])],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = dict(json.loads(line) for line in result.stdout.splitlines())
+    problems = []
+    for name, script, items, deps in stages:
+        for item in items or [""]:
+            key = f"{name}@{item}" if item else name
+            code = {d.replace("${item}", item) for d in deps if d.endswith(".py")}
+            runs = {script} | {str(Path(f).relative_to(ROOT)) for f in loaded[key]}
+            problems += [f"{key} loads {f}, not in its deps" for f in sorted(runs - code)]
+            problems += [f"{key} lists {f} in deps but never loads it" for f in sorted(code - runs)]
+    assert not problems, "\n".join(problems)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Path, dict]:
     project = tmp_path_factory.mktemp("project")
@@ -165,6 +233,25 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     changed = {key for name, values in diff.items() if "eval_" in name for key in values}
     assert any(".beam." in key for key in changed)  # beam results moved; greedy may not
     assert "metrics/train_gru.json" not in diff and "metrics/train_lstm.json" not in diff
+
+    run(root, env, "git", "checkout", "-q", "--", ".")  # back to the committed tiny results
+    run(root, env, "dvc", "checkout", "-q")
+    failed = subprocess.run(
+        ["dvc", "exp", "run", "-S", "model.gru.hid_dim=-5"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr
+    advice = "`git checkout -- metrics logs && dvc checkout` restores the committed ones"
+    assert "model.gru.hid_dim must be >= 1, got -5 (DVC removed train@gru's" in failed.stderr
+    assert advice in failed.stderr and not (root / "models/gru.pt").exists()
+    run(root, env, "git", "checkout", "-q", "--", "params.yaml", "metrics", "logs")
+    run(root, env, "dvc", "checkout", "-q")
+    assert (root / "models/gru.pt").read_bytes() == model
+    assert stages_run(run(root, env, "dvc", "repro")) == set()
 
     out = run(root, env, "dvc", "exp", "run", "-S", "vocab.min_freq=3")
     assert stages_run(out) == every - {"download", "tokenize"}

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -76,11 +75,10 @@ def test_sigterm_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
     assert done.returncode == 0, err
 
     cut = tiny_project(tmp_path / "cut")
-    running = train(cut)
-    last = cut / "checkpoints/gru/last.pt"
-    while not last.exists() and running.poll() is None:  # epoch 1 is saved: now in epoch 2
-        time.sleep(0.05)
-    time.sleep(0.3)
+    running = train(cut, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in running.stdout:  # printed once epoch 1 is saved: epoch 2 is starting
+        if line.startswith("train: epoch 1:"):
+            break
     running.send_signal(signal.SIGTERM)
     out, err = running.communicate(timeout=60)
     assert running.returncode == 130, err
@@ -97,6 +95,34 @@ def test_sigterm_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
     saved = [torch.load(p / "models/gru.pt", weights_only=False) for p in (whole, cut)]
     for key, tensor in saved[0]["state_dict"].items():
         assert torch.equal(tensor, saved[1]["state_dict"][key]), key
+
+
+def test_a_code_change_retrains_from_scratch_and_unchanged_code_resumes(tmp_path):
+    root = tiny_project(tmp_path, epochs=1)
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}  # the stage runs this copy
+
+    def run() -> tuple[str, bytes]:
+        done = train(root, env=env)
+        out, err = done.communicate(timeout=300)
+        assert done.returncode == 0, err
+        return out, (root / "models/gru.pt").read_bytes()
+
+    _, first = run()
+    out, again = run()
+    assert "train: resuming after epoch 1" in out and again == first
+    with (root / "src/nmt/models/gru.py").open("a") as module:
+        module.write(
+            "\n_init = GRUSeq2Seq.__init__\n\n\n"
+            "def _halved(self, *args):\n"
+            "    _init(self, *args)\n"
+            "    for weight in self.parameters():\n"
+            "        weight.data.mul_(0.5)\n\n\n"
+            "GRUSeq2Seq.__init__ = _halved\n"
+        )
+    out, changed = run()
+    assert "was written by other code (nmt/models/gru.py); starting afresh" in out
+    assert "resuming" not in out and changed != first
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from nmt import NMTError
@@ -39,10 +39,10 @@ def tiny_trainer(arch: str, run_dir, ranks: Ranks | None = None, **options) -> T
     return Trainer(model, TRAIN, VALID, params, batch, 7, run_dir, "tiny", ranks or Ranks())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rendezvous_store() -> dist.TCPStore:
+    """A store on a port the system picks, held open while the ranks run: they join it as
+    clients, as they join torchrun's agent store, so no other process can take the port."""
+    return dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
 
 
 def train_as_rank(rank: int, world: int, port: int, arch: str, run_dir, out) -> None:
@@ -52,6 +52,7 @@ def train_as_rank(rank: int, world: int, port: int, arch: str, run_dir, out) -> 
         WORLD_SIZE=str(world),
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
+        TORCHELASTIC_USE_AGENT_STORE="True",
     )
     torch.set_num_threads(1)
     _, ranks = start_ranks(torch.device("cpu"), world)
@@ -68,8 +69,9 @@ def test_two_gloo_processes_train_like_one(tmp_path, arch):
     single.ranks = Ranks()  # one process, the same settings and fingerprint
     single.fit()
     out = tmp_path / "ranks.pt"
+    store = rendezvous_store()
     mp.spawn(
-        train_as_rank, args=(2, free_port(), arch, tmp_path / "ranks", out), nprocs=2, join=True
+        train_as_rank, args=(2, store.port, arch, tmp_path / "ranks", out), nprocs=2, join=True
     )
     ranked = torch.load(out, weights_only=False)
     for one, two in zip(single.history, ranked["history"], strict=True):

@@ -3,8 +3,9 @@ import torch
 
 from nmt import NMTError
 from nmt.config import BatchParams, ModelParams, TrainParams
+from nmt.loss import evaluate_loss
 from nmt.models import build_model
-from nmt.training import Trainer, average_weights, evaluate_loss, lr_factor, seed_everything
+from nmt.training import Trainer, average_weights, lr_factor, seed_everything
 from tests.conftest import random_pairs
 
 TRAIN = random_pairs(300, vocab=24, seed=1)
@@ -134,13 +135,18 @@ def test_the_optimizer_follows_the_schedule(tmp_path):
 
 def test_averaging_keeps_the_mean_of_the_last_epochs(tmp_path):
     trainer = make_trainer(tmp_path, epochs=3, average=2)
-    snapshots = []
-    summary = trainer.fit(on_epoch=lambda r: snapshots.append(trainer.model.state_dict()))
-    snapshots = [{k: v.clone() for k, v in s.items()} for s in snapshots]
+    snapshots = []  # copies: fit loads the average into the same tensors at the end
+    summary = trainer.fit(
+        on_epoch=lambda r: snapshots.append(
+            {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        )
+    )
     assert sorted(p.name for p in tmp_path.glob("epoch_*.pt")) == ["epoch_2.pt", "epoch_3.pt"]
-    averaged = trainer.final_state()
-    for name, tensor in averaged.items():
-        assert torch.allclose(tensor, (snapshots[1][name] + snapshots[2][name]) / 2), name
+    for averaged in (trainer.final_state(), trainer.model.state_dict()):
+        for name, tensor in averaged.items():
+            mean = (snapshots[1][name] + snapshots[2][name]) / 2
+            assert not torch.equal(snapshots[1][name], snapshots[2][name]), name
+            assert torch.allclose(tensor, mean), name
     assert summary["averaged_epochs"] == 2
     assert summary["averaged_valid_loss"] == pytest.approx(evaluate_loss(trainer.model, VALID, 32))
 

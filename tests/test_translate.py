@@ -70,6 +70,13 @@ def test_translates_standard_input_line_by_line(workdir):
         assert result.stdout.decode().split("\n")[1] == ""
 
 
+@pytest.mark.parametrize("stdin", [b"", b"\n\n  \n"])
+def test_empty_or_blank_input_gives_one_empty_line_per_line(workdir, stdin):
+    result = translate(workdir, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"\n" * stdin.count(b"\n") and result.stderr == b""
+
+
 def test_attention_heatmap_of_the_first_sentence(workdir, tmp_path):
     png = tmp_path / "attention.png"
     result = translate(workdir, GERMAN[1], "--show-attention", str(png))

@@ -97,7 +97,7 @@ class ParallelData:
         its longer side (at least one), instead of `batch_size`."""
         rng = None if seed is None else np.random.default_rng([seed, epoch])
         order = np.arange(len(self)) if rng is None else rng.permutation(len(self))
-        pool = len(self) if rng is None else batch_size * pool_factor
+        pool = max(len(self), 1) if rng is None else batch_size * pool_factor
         groups = []
         for start in range(0, len(order), pool):
             chunk = order[start : start + pool]

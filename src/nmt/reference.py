@@ -17,8 +17,10 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_packed_sequence
 
 from nmt import PAD_ID
-from nmt.models import AttentionSeq2Seq, GRUSeq2Seq, LSTMSeq2Seq, Seq2Seq
-from nmt.models.base import pack
+from nmt.models.attention import AttentionSeq2Seq
+from nmt.models.base import Seq2Seq, pack
+from nmt.models.gru import GRUSeq2Seq
+from nmt.models.lstm import LSTMSeq2Seq
 
 ARCHS = ("lstm", "gru", "attention")  # the seed's architectures, the ones written here
 

@@ -4,7 +4,9 @@ Transformer recipes add: label smoothing, learning rate warmup and decay, batche
 budget, and a model averaged over the last epochs' weights.
 
 Training resumes: after every epoch `last.pt` holds the model, optimizer and random states, so a
-run that is stopped and started again ends exactly where an uninterrupted run would.
+run that is stopped and started again ends exactly where an uninterrupted run would. It resumes
+only with the settings and the code that wrote it: after an edit to any module the run loads,
+training starts afresh, since the weights would differ.
 
 Data-parallel ranks (`nmt.runtime`) split every batch and DDP averages their gradients; each
 rank divides its summed loss by its share of the whole batch's tokens, so the update is the
@@ -13,6 +15,7 @@ one a single process makes from the whole batch.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -32,6 +35,7 @@ from nmt import NMTError
 from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
 from nmt.io import save_torch
+from nmt.loss import evaluate_loss
 from nmt.models import Seq2Seq
 from nmt.runtime import Ranks, autocast
 
@@ -81,31 +85,30 @@ def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Te
     }
 
 
+def running_code() -> dict[str, str]:
+    """SHA-256 of each project source file this process runs, by path: the stage script and
+    every loaded `nmt` module (the models' only while their architecture is imported)."""
+    files = {os.path.relpath(sys.modules["__main__"].__file__)}
+    files |= {
+        module.__file__
+        for name, module in sys.modules.items()
+        if (name == "nmt" or name.startswith("nmt.")) and getattr(module, "__file__", None)
+    }
+    package_root = Path(sys.modules["nmt"].__file__).parent.parent
+    digests = {}
+    for file in files:
+        path = Path(file)
+        key = path.relative_to(package_root) if path.is_relative_to(package_root) else path
+        digests[key.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def changed_files(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    return sorted(f for f in before.keys() | now.keys() if before.get(f) != now.get(f))
+
+
 def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-@torch.no_grad()
-def evaluate_loss(
-    model: Seq2Seq, data: ParallelData, batch_size: int, ranks: Ranks | None = None
-) -> float:
-    """Mean cross-entropy per target token; the model reads its own predictions unless it is
-    scored teacher-forced (`Seq2Seq.teacher_forced_scoring`). Ranks share every batch."""
-    ranks = ranks or Ranks()
-    model.eval()
-    device = next(model.parameters()).device
-    total = tokens = 0.0
-    for index in data.batch_indices(batch_size):
-        share = index[ranks.rank :: ranks.world]
-        if len(share) == 0:
-            continue
-        batch = data.collate(share).to(device)
-        forcing = torch.full((batch.trg.shape[0],), model.teacher_forced_scoring)
-        n = batch.n_trg_tokens
-        total += model.loss(batch.src, batch.src_len, batch.trg, forcing).item() * n
-        tokens += n
-    total, tokens = ranks.sum(total, tokens)
-    return total / tokens
 
 
 @dataclass
@@ -119,6 +122,7 @@ class Trainer:
     run_dir: Path
     fingerprint: str  # settings but train.epochs: more epochs continue a finished run
     ranks: Ranks = field(default_factory=Ranks)
+    code: dict[str, str] = field(default_factory=dict)  # `running_code()` of the stage
     epoch: int = 0  # epochs completed
     best_valid: float = math.inf
     best_epoch: int = 0
@@ -165,6 +169,13 @@ class Trainer:
         if state["fingerprint"] != self.fingerprint or not self.best_path.is_file():
             print(f"train: {self.last_path} is from other settings; starting afresh")
             return False
+        changed = changed_files(state.get("code", {}), self.code)
+        if changed:
+            shown = ", ".join(changed[:3]) + (
+                f" and {len(changed) - 3} more" if changed[3:] else ""
+            )
+            print(f"train: {self.last_path} was written by other code ({shown}); starting afresh")
+            return False
         if state["epoch"] > self.params.epochs:
             print(
                 f"train: {self.last_path} is {state['epoch']} epochs in, past train.epochs "
@@ -190,6 +201,7 @@ class Trainer:
             self.last_path,
             {
                 "fingerprint": self.fingerprint,
+                "code": self.code,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),

@@ -1,31 +1,23 @@
-"""The architectures, by the name params.yaml and the stages use for them."""
+"""The architectures, by the name params.yaml and the stages use for them: module
+`nmt.models.<name>` defines the architecture's class as `MODEL`.
+
+Only the architecture a stage runs is imported, so an edit to one architecture's module is a
+dependency of that architecture's stages alone and retrains nothing else.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from nmt.config import ModelParams
-from nmt.models.attention import AttentionSeq2Seq
 from nmt.models.base import Seq2Seq
-from nmt.models.gru import GRUSeq2Seq
-from nmt.models.lstm import LSTMSeq2Seq
-from nmt.models.transformer import TransformerSeq2Seq
 
-__all__ = [
-    "MODELS",
-    "AttentionSeq2Seq",
-    "GRUSeq2Seq",
-    "LSTMSeq2Seq",
-    "Seq2Seq",
-    "TransformerSeq2Seq",
-    "build_model",
-]
+__all__ = ["Seq2Seq", "build_model", "model_class"]
 
-MODELS: dict[str, type[Seq2Seq]] = {
-    "lstm": LSTMSeq2Seq,
-    "gru": GRUSeq2Seq,
-    "attention": AttentionSeq2Seq,
-    "transformer": TransformerSeq2Seq,
-}
+
+def model_class(arch: str) -> type[Seq2Seq]:
+    return importlib.import_module(f"nmt.models.{arch}").MODEL
 
 
 def build_model(p: ModelParams, src_vocab: int, trg_vocab: int) -> Seq2Seq:
-    return MODELS[p.arch](src_vocab, trg_vocab, p)
+    return model_class(p.arch)(src_vocab, trg_vocab, p)

@@ -103,3 +103,6 @@ class AttentionSeq2Seq(Seq2Seq):
             features.append(torch.cat([state, context, step], 1))
             weights.append(weight)
         return torch.stack(features), state, torch.stack(weights)
+
+
+MODEL = AttentionSeq2Seq

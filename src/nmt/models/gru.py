@@ -80,3 +80,6 @@ class GRUSeq2Seq(Seq2Seq):
         self, context: Context, columns: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return context.step_weight, context.logits.index_select(0, columns)
+
+
+MODEL = GRUSeq2Seq

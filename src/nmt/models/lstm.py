@@ -39,3 +39,6 @@ class LSTMSeq2Seq(Seq2Seq):
     ) -> tuple[torch.Tensor, LSTMState, None]:
         output, state = self.decoder(self.dropout(self.trg_embedding(tokens)), state)
         return output, state, None
+
+
+MODEL = LSTMSeq2Seq

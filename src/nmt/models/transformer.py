@@ -262,3 +262,6 @@ class TransformerSeq2Seq(Seq2Seq):
             cache.append(layer_cache)
         features = self.decoder_norm(x).transpose(0, 1)
         return features, cache, None if weights is None else weights.permute(1, 2, 0)
+
+
+MODEL = TransformerSeq2Seq
