@@ -62,7 +62,7 @@ def stages_run(output: str) -> set[str]:
 # in a forked child (and each architecture it runs in a grandchild), which prints the project
 # files it loaded. Forks start from a state with no `nmt` module loaded.
 LOADED_CODE = """
-import json, os, runpy, sys
+import importlib, json, os, runpy, sys
 import dvclive, matplotlib.pyplot, pandas, sacrebleu, spacy, torch  # noqa: F401
 
 def report(stage):
@@ -82,9 +82,8 @@ def stage(name, script, items):
     if not items:
         report(name)
     for item in items:
-        def load_architecture(item=item):
-            from nmt.models import model_class
-            model_class(item)
+        def load_architecture(item=item):  # as nmt.models.build_model does at run time
+            importlib.import_module(f"nmt.models.{item}")
             report(f"{name}@{item}")
         in_child(load_architecture)
 
@@ -115,6 +114,8 @@ def test_every_stage_lists_exactly_the_code_it_loads_as_deps():
         check=True,
     )
     loaded = dict(json.loads(line) for line in result.stdout.splitlines())
+    expected = {f"{n}@{item}" if item else n for n, _, items, _ in stages for item in items or [""]}
+    assert set(loaded) == expected, result.stderr
     problems = []
     for name, script, items, deps in stages:
         for item in items or [""]:
