@@ -1,4 +1,4 @@
-"""Training speed of our step against the seed's plain loop (`nmt.reference`), interleaved.
+"""Training speed of our step against the seed's plain loop (`bench/seed_loop.py`), interleaved.
 
 For each architecture both implementations start from the same weights and train on the
 same batches (the first batches of epoch 0, same teacher-forcing draws); each batch is timed
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from seed_loop import ARCHS, reference_loss  # beside this script
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -31,7 +32,6 @@ from nmt.batching import Batch, ParallelData
 from nmt.config import load_params
 from nmt.io import write_json
 from nmt.models import Seq2Seq, build_model
-from nmt.reference import ARCHS, reference_loss
 from nmt.training import make_optimizer, optimizer_step, seed_everything
 from nmt.vocab import load_vocab
 

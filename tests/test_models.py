@@ -2,11 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.seed_loop import reference_loss
 from nmt import PAD_ID, NMTError
 from nmt.config import ModelParams
 from nmt.models import build_model
 from nmt.models.base import LinearCrossEntropy, teacher_forced_runs
-from nmt.reference import reference_loss
 
 TINY = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0}
 EXTRA = {
@@ -138,7 +138,7 @@ def sharpened(arch: str, **over) -> torch.nn.Module:
 )
 @pytest.mark.parametrize("forcing", ["on", "off", "mixed"])
 def test_loss_and_gradients_equal_the_seed_loop(arch, over, forcing):
-    """Our step computes the seed's function: same loss and gradients as nmt.reference."""
+    """Our step computes the seed's function: same loss and gradients as bench/seed_loop.py."""
     model = sharpened(arch, **over)
     torch.manual_seed(1)
     src, src_len, trg = batch((6, 5, 4, 2))
