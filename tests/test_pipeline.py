@@ -238,7 +238,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     run(root, env, "git", "checkout", "-q", "--", ".")  # back to the committed tiny results
     run(root, env, "dvc", "checkout", "-q")
     failed = subprocess.run(
-        ["dvc", "exp", "run", "-S", "model.gru.hid_dim=-5"],
+        ["dvc", "exp", "run", "-S", "+model.gru.hid_dim=-5"],
         cwd=root,
         env=env,
         capture_output=True,
@@ -247,7 +247,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     )
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     advice = "`git checkout -- metrics logs && dvc checkout` restores the committed ones"
-    assert "model.gru.hid_dim must be >= 1, got -5 (DVC removed train@gru's" in failed.stderr
+    assert "model.hid_dim must be >= 1, got -5 (DVC removed train@gru's" in failed.stderr
     assert advice in failed.stderr and not (root / "models/gru.pt").exists()
     run(root, env, "git", "checkout", "-q", "--", "params.yaml", "metrics", "logs")
     run(root, env, "dvc", "checkout", "-q")
