@@ -62,7 +62,7 @@ def stages_run(output: str) -> set[str]:
 # in a forked child (and each architecture it runs in a grandchild), which prints the project
 # files it loaded. Forks start from a state with no `nmt` module loaded.
 LOADED_CODE = """
-import importlib, json, os, runpy, sys
+import importlib, json, os, runpy, sys, traceback
 import dvclive, matplotlib.pyplot, pandas, sacrebleu, spacy, torch  # noqa: F401
 
 def report(stage):
@@ -72,8 +72,12 @@ def report(stage):
 
 def in_child(work):
     pid = os.fork()
-    if pid == 0:
-        work()
+    if pid == 0:  # the child never returns into the parent's loop
+        try:
+            work()
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
         os._exit(0)
     os.waitpid(pid, 0)
 
