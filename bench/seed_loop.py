@@ -18,9 +18,10 @@ from torch.nn.utils.rnn import pad_packed_sequence
 
 from nmt import PAD_ID
 from nmt.models.attention import AttentionSeq2Seq
-from nmt.models.base import Seq2Seq, pack
 from nmt.models.gru import GRUSeq2Seq
 from nmt.models.lstm import LSTMSeq2Seq
+from nmt.rnn import pack
+from nmt.seq2seq import Seq2Seq
 
 ARCHS = ("lstm", "gru", "attention")  # the seed's architectures, the ones written here
 

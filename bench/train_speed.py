@@ -31,9 +31,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from nmt.batching import Batch, ParallelData
 from nmt.config import load_params
 from nmt.io import write_json
-from nmt.models import Seq2Seq, build_model
+from nmt.loss import sequence_loss
+from nmt.models import build_model
+from nmt.paths import IDS, VOCAB
+from nmt.seq2seq import Seq2Seq
 from nmt.training import make_optimizer, optimizer_step, seed_everything
-from nmt.vocab import load_vocab
+from nmt.vocab import load_vocab_pair
 
 # Self time in these ops is matmul or fused-RNN work; everything else is overhead around it.
 KERNELS = frozenset(
@@ -74,11 +77,12 @@ def train_step(
 def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
     params = load_params()
     model_params, train = params.model_params(arch), params.train_params(arch)
-    sizes = [len(load_vocab(Path("data/vocab") / f"{lang}.parquet")) for lang in ("de", "en")]
-    data = ParallelData.load(Path("data/ids/train.parquet"), model_params.reverse_src)
+    vocabs, _ = load_vocab_pair(VOCAB, params.data.src_lang, params.data.trg_lang)
+    sizes = [len(vocab) for vocab in vocabs]
+    data = ParallelData.load(IDS / "train.parquet", model_params.reverse_src)
     groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed, 0)
     seed_everything(params.seed)
-    ours = build_model(model_params, *sizes)
+    ours = build_model(arch, model_params, *sizes)
     seed_run = copy.deepcopy(ours)
     contenders: dict[str, tuple[Seq2Seq, torch.optim.Optimizer, LossFn]] = {
         "reference": (
@@ -86,7 +90,7 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
             torch.optim.Adam(seed_run.parameters(), lr=train.lr),
             reference_loss,
         ),
-        "ours": (ours, make_optimizer(ours, train.lr), Seq2Seq.loss),
+        "ours": (ours, make_optimizer(ours, train.lr), sequence_loss),
     }
     seconds = dict.fromkeys(contenders, 0.0)
     tokens = 0

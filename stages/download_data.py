@@ -5,6 +5,7 @@ from pathlib import Path
 from nmt.cli import run_stage
 from nmt.config import load_params
 from nmt.download import download, read_checksums, resolve_source
+from nmt.paths import RAW
 
 
 def main() -> None:
@@ -13,7 +14,7 @@ def main() -> None:
     files = download(
         data.splits,
         (data.src_lang, data.trg_lang),
-        Path("data/raw"),
+        RAW,
         source,
         read_checksums(Path(data.checksums)),
         data.file_name,

@@ -1,40 +1,30 @@
 """Stage `heatmaps@<arch>`: attention heatmaps of the first sentences of the first test set
-(greedy translations) into plots/<arch>/<n>.png, for `dvc plots show`."""
-
-import argparse
-from pathlib import Path
+(greedy translations) into plots/<arch>/<n>.png, for `dvc plots show`. A model without
+attention weights (the LSTM, Cho's GRU) gets an empty folder."""
 
 import pandas as pd
 
-from nmt.cli import run_stage
-from nmt.config import ARCHS, load_params
-from nmt.runtime import resolve_device
+from nmt.cli import run_stage, stage_arch
+from nmt.config import load_params
+from nmt.paths import PLOTS, TOKENS
 from nmt.translate import Translator
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("arch", choices=ARCHS)
-    arch = parser.parse_args().arch
+    arch = stage_arch(__doc__)
     params = load_params()
     src_lang, settings = params.data.src_lang, params.evaluate
-    translator = Translator.load(
-        Path("models") / f"{arch}.pt",
-        Path("data/vocab"),
-        src_lang,
-        params.data.trg_lang,
-        arch,
-        resolve_device(params.device),
-    )
+    translator = Translator.of_pipeline(params, arch)
     test_set = settings.test_sets[0]
-    frame = pd.read_parquet(Path("data/tokens") / f"{test_set}.parquet")
+    frame = pd.read_parquet(TOKENS / f"{test_set}.parquet")
     sentences = [list(s) for s in frame[src_lang].head(settings.heatmaps)]
     found = translator.translate(sentences, 1, settings.max_len, 0.0)
-    out = Path("plots") / arch
-    out.mkdir(parents=True, exist_ok=True)  # the stage's output, even with no heatmaps asked
-    for number, (sentence, hypothesis) in enumerate(zip(sentences, found, strict=True)):
+    out = PLOTS / arch
+    out.mkdir(parents=True, exist_ok=True)  # the stage's output, even with nothing to draw
+    drawn = [(s, h) for s, h in zip(sentences, found, strict=True) if h.attention is not None]
+    for number, (sentence, hypothesis) in enumerate(drawn):
         translator.plot(sentence, hypothesis, out / f"{test_set}_{number}.png")
-    print(f"heatmaps: {arch}: {len(found)} heatmaps in {out}/")
+    print(f"heatmaps: {arch}: {len(drawn)} heatmaps in {out}/")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,22 @@
 """Stage `numericalize`: token ids with <sos>/<eos> per split into data/ids/, batch stats."""
 
-from pathlib import Path
-
 import pandas as pd
 
 from nmt.batching import ParallelData, drop_long_pairs
 from nmt.cli import run_stage
 from nmt.config import load_params
 from nmt.io import write_json, write_parquet
-from nmt.vocab import load_vocab, numericalize
+from nmt.paths import IDS, METRICS, TOKENS, VOCAB
+from nmt.vocab import load_vocab_pair, numericalize
 
 
 def main() -> None:
     params = load_params()
     src_lang, trg_lang = params.data.src_lang, params.data.trg_lang
-    src_vocab = load_vocab(Path("data/vocab") / f"{src_lang}.parquet")
-    trg_vocab = load_vocab(Path("data/vocab") / f"{trg_lang}.parquet")
+    (src_vocab, trg_vocab), _ = load_vocab_pair(VOCAB, src_lang, trg_lang)
     stats: dict = {"vocab_size": {src_lang: len(src_vocab), trg_lang: len(trg_vocab)}, "splits": {}}
     for split in params.data.splits:
-        tokens = pd.read_parquet(Path("data/tokens") / f"{split}.parquet")
+        tokens = pd.read_parquet(TOKENS / f"{split}.parquet")
         src, trg = (
             numericalize(tokens[src_lang], src_vocab),
             numericalize(tokens[trg_lang], trg_vocab),
@@ -29,7 +27,7 @@ def main() -> None:
             print(
                 f"numericalize: dropped {dropped} training pairs over {params.data.max_len} words"
             )
-        write_parquet(Path("data/ids") / f"{split}.parquet", pd.DataFrame({"src": src, "trg": trg}))
+        write_parquet(IDS / f"{split}.parquet", pd.DataFrame({"src": src, "trg": trg}))
         stats["splits"][split] = {
             "pairs": len(src),
             "src_tokens": sum(map(len, src)),
@@ -40,7 +38,7 @@ def main() -> None:
             groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed)
             stats["train_batches"] = len(groups)
             stats["train_padding_ratio"] = round(data.padding_ratio(groups), 4)
-    write_json("metrics/data.json", stats)
+    write_json(METRICS / "data.json", stats)
     print(
         f"numericalize: train padding ratio {stats['train_padding_ratio']:.2%} "
         f"over {stats['train_batches']} batches"

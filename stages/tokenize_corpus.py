@@ -1,19 +1,18 @@
 """Stage `tokenize`: spaCy-tokenize and lowercase every split into data/tokens/<split>.parquet,
 streaming, so that memory holds one chunk of sentences whatever the corpus size."""
 
-from pathlib import Path
-
 from nmt.cli import run_stage
 from nmt.config import load_params
 from nmt.io import write_parquet_chunks
+from nmt.paths import RAW, TOKENS
 from nmt.tokenization import tokenized_chunks
 
 
 def main() -> None:
     data = load_params().data
     for split in data.splits:
-        chunks = tokenized_chunks(Path("data/raw"), split, data.src_lang, data.trg_lang)
-        pairs = write_parquet_chunks(Path("data/tokens") / f"{split}.parquet", chunks)
+        chunks = tokenized_chunks(RAW, split, data.src_lang, data.trg_lang)
+        pairs = write_parquet_chunks(TOKENS / f"{split}.parquet", chunks)
         print(f"tokenize: {split}: {pairs} pairs")
 
 

@@ -1,39 +1,36 @@
 """Stage `train@<arch>`: train one architecture; the best-validation model to models/<arch>.pt.
 With train.processes > 1 it runs as that many data-parallel ranks under torchrun."""
 
-import argparse
 import math
 import sys
-from pathlib import Path
 
 from dvclive import Live
 from nmt.batching import ParallelData
 from nmt.checkpoint import save_model
-from nmt.cli import run_stage
-from nmt.config import ARCHS, fingerprint, load_params
+from nmt.cli import run_stage, stage_arch
+from nmt.config import fingerprint, load_params
 from nmt.io import write_json
 from nmt.models import build_model
+from nmt.paths import CHECKPOINTS, IDS, LIVE, LOGS, METRICS, VOCAB, model_path
 from nmt.runtime import relaunch, resolve_device, start_ranks, stop_ranks, under_torchrun
 from nmt.training import Trainer, running_code, seed_everything
 from nmt.vocab import load_vocab_pair
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("arch", choices=ARCHS)
-    arch = parser.parse_args().arch
+    arch = stage_arch(__doc__)
     params = load_params()
     model_params, train_params = params.model_params(arch), params.train_params(arch)
     if train_params.processes > 1 and not under_torchrun():
         sys.exit(relaunch(train_params.processes, sys.argv))
     device, ranks = start_ranks(resolve_device(params.device), train_params.processes)
-    vocabs, hashes = load_vocab_pair(Path("data/vocab"), params.data.src_lang, params.data.trg_lang)
+    vocabs, hashes = load_vocab_pair(VOCAB, params.data.src_lang, params.data.trg_lang)
     sizes = (len(vocabs[0]), len(vocabs[1]))
-    train = ParallelData.load(Path("data/ids/train.parquet"), model_params.reverse_src)
-    valid = ParallelData.load(Path("data/ids/val.parquet"), model_params.reverse_src)
+    train = ParallelData.load(IDS / "train.parquet", model_params.reverse_src)
+    valid = ParallelData.load(IDS / "val.parquet", model_params.reverse_src)
 
     seed_everything(params.seed)
-    model = build_model(model_params, *sizes).to(device)
+    model = build_model(arch, model_params, *sizes).to(device)
     if ranks.is_main:
         print(f"train: {arch}: {model.n_parameters():,} trainable parameters on {device}")
     trainer = Trainer(
@@ -43,7 +40,7 @@ def main() -> None:
         train_params,
         params.batch,
         params.seed,
-        Path("checkpoints") / arch,
+        CHECKPOINTS / arch,
         fingerprint(
             model_params, train_params.resume_key(), params.batch, params.seed, hashes, len(train)
         ),
@@ -55,7 +52,7 @@ def main() -> None:
         trainer.fit()
         stop_ranks(ranks)
         return
-    with Live(f"dvclive/{arch}", resume=resumed, save_dvc_exp=False, dvcyaml=None) as live:
+    with Live(str(LIVE / arch), resume=resumed, save_dvc_exp=False, dvcyaml=None) as live:
 
         def log(record: dict[str, float]) -> None:
             live.step = int(record["epoch"]) - 1  # explicit: a resumed run continues the curve
@@ -67,22 +64,22 @@ def main() -> None:
         summary = trainer.fit(on_epoch=log)
 
     model.load_state_dict(trainer.final_state())
-    averaged = "averaged_epochs" in summary
     save_model(
-        Path("models") / f"{arch}.pt",
+        model_path(arch),
         model,
+        arch,
         model_params,
         sizes,
         hashes,
-        epoch=summary["epochs" if averaged else "best_epoch"],
-        valid_loss=summary["averaged_valid_loss" if averaged else "best_valid_loss"],
+        epoch=summary.kept_epoch,
+        valid_loss=summary.kept_valid_loss,
     )
     write_json(
-        Path("metrics") / f"train_{arch}.json", {"parameters": model.n_parameters(), **summary}
+        METRICS / f"train_{arch}.json", {"parameters": model.n_parameters(), **summary.metrics()}
     )
     seconds = [r["epoch_seconds"] for r in trainer.history]
     write_json(
-        Path("logs") / f"train_{arch}.json",
+        LOGS / f"train_{arch}.json",
         {
             "epoch_seconds": seconds,
             "mean_epoch_seconds": sum(seconds) / len(seconds),
@@ -90,14 +87,14 @@ def main() -> None:
         },
     )
     print(
-        f"train: {arch}: best valid loss {summary['best_valid_loss']:.3f} "
-        f"(ppl {math.exp(summary['best_valid_loss']):.2f}) at epoch {summary['best_epoch']}"
+        f"train: {arch}: best valid loss {summary.best_valid_loss:.3f} "
+        f"(ppl {math.exp(summary.best_valid_loss):.2f}) at epoch {summary.best_epoch}"
     )
-    if averaged:
+    if summary.averaged_epochs:
         print(
-            f"train: {arch}: the mean of the last {summary['averaged_epochs']} epochs' weights: "
-            f"valid loss {summary['averaged_valid_loss']:.3f} "
-            f"(ppl {summary['averaged_valid_ppl']:.2f})"
+            f"train: {arch}: the mean of the last {summary.averaged_epochs} epochs' weights: "
+            f"valid loss {summary.averaged_valid_loss:.3f} "
+            f"(ppl {math.exp(summary.averaged_valid_loss):.2f})"
         )
 
     stop_ranks(ranks)

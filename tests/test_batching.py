@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nmt import EOS_ID, PAD_ID, SOS_ID, NMTError
+from nmt import EOS_ID, PAD_ID, SOS_ID, MissingInput, NMTError
 from nmt.batching import ParallelData, drop_long_pairs
 from tests.conftest import random_pairs
 
@@ -64,7 +64,7 @@ def test_padding_ratio_counts_pads():
 def test_mismatched_sides_and_missing_file(tmp_path):
     with pytest.raises(NMTError, match="2 source but 1 target sentences"):
         ParallelData([np.array([2, 3])] * 2, [np.array([2, 3])])
-    with pytest.raises(NMTError, match="run `dvc repro numericalize` first"):
+    with pytest.raises(MissingInput, match=r"train.parquet not found$"):
         ParallelData.load(tmp_path / "train.parquet")
 
 

@@ -1,10 +1,16 @@
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
-from nmt.config import ARCHS, ParamsError, TrainParams, fingerprint, load_params, parse_params
+from nmt.config import (
+    ParamsError,
+    TrainParams,
+    available_archs,
+    fingerprint,
+    load_params,
+    parse_params,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,24 +57,30 @@ def test_transformer_defaults_are_the_classic_small_one(default_params):
 
 def test_train_section_of_one_architecture_overrides_only_it():
     raw = raw_params()
-    raw["train"]["gru"] = {"lr": 0.01, "epochs": 3}
+    raw["gru"]["train"] = {"lr": 0.01, "epochs": 3}
     params = parse_params(raw)
     assert (params.train_params("gru").lr, params.train_params("gru").epochs) == (0.01, 3)
     assert params.train_params("lstm").lr == 0.001
 
 
-def test_dvc_yaml_tracks_every_training_key():
-    """Each train@ stage lists the shared training keys one by one (and its architecture's
-    section), so a change to another architecture's section does not retrain it."""
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["do"]
-    tracked = {p.removeprefix("train.") for p in stage["params"] if p.startswith("train.")}
-    assert tracked == {f.name for f in fields(TrainParams)} | {"${item}"}
-    assert set(raw_params()["train"]) == {f.name for f in fields(TrainParams)} | set(ARCHS)
+def test_dvc_yaml_tracks_every_training_and_shared_model_key():
+    """Each train@ stage lists the shared keys one by one and its architecture's section, so a
+    change to another architecture's section does not retrain it."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
+    tracked = set(stage["do"]["params"])
+    assert {p.removeprefix("train.") for p in tracked if p.startswith("train.")} == set(
+        TrainParams.model_fields
+    )
+    assert {p.removeprefix("model.") for p in tracked if p.startswith("model.")} == set(
+        raw_params()["model"]
+    )
+    assert "${item}" in tracked and stage["foreach"] == "${archs}"
+    assert set(raw_params()["train"]) == set(TrainParams.model_fields)
 
 
 def test_arch_section_overrides_shared_value():
     raw = raw_params()
-    raw["model"]["gru"]["hid_dim"] = 64
+    raw["gru"]["model"]["hid_dim"] = 64
     params = parse_params(raw)
     assert params.model_params("gru").hid_dim == 64
     assert params.model_params("lstm").hid_dim == 512
@@ -88,33 +100,46 @@ def test_arch_section_overrides_shared_value():
         (lambda p: p["train"].update(epochs="ten"), "train.epochs must be of type int, got 'ten'"),
         (lambda p: p["train"].update(lerning_rate=1), "unknown key 'train.lerning_rate'"),
         (
-            lambda p: p["model"].update(transformerx={"n_layers": 1}),
-            "unknown architecture 'model.transformerx'",
+            lambda p: p.update(transformerx={"model": {"n_layers": 1}}),
+            "unknown key 'transformerx' (allowed: seed, archs, data, vocab, batch, model, "
+            "train, evaluate, device, or an architecture: attention, gru, lstm, transformer)",
         ),
-        (lambda p: p["model"]["gru"].update(n_layers=2), "unknown key 'model.gru.n_layers'"),
-        (lambda p: p["train"]["gru"].update(heads=2), "unknown key 'train.gru.heads'"),
-        (lambda p: p["train"].update(rnn={}), "unknown architecture 'train.rnn'"),
+        (lambda p: p["gru"]["model"].update(n_layers=2), "unknown key 'gru.model.n_layers'"),
+        (lambda p: p["gru"].update(train={"heads": 2}), "unknown key 'gru.train.heads'"),
+        (lambda p: p["gru"].update(optimizer={}), "unknown key 'gru.optimizer'"),
+        (lambda p: p["train"].update(rnn={}), "unknown key 'train.rnn'"),
         (
-            lambda p: p["train"]["transformer"].update(schedule="linear"),
-            "train.schedule must be one of constant, inverse_sqrt, cosine, got 'linear'",
+            lambda p: p["transformer"]["train"].update(schedule="linear"),
+            "transformer.train.schedule must be one of constant, inverse_sqrt, cosine, "
+            "got 'linear'",
         ),
         (
-            lambda p: p["train"]["transformer"].update(label_smoothing=-0.1),
-            "train.label_smoothing must be in [0, 1]",
+            lambda p: p["transformer"]["train"].update(label_smoothing=-0.1),
+            "transformer.train.label_smoothing must be in [0, 1], got -0.1",
         ),
         (lambda p: p["train"].update(average=0), "train.average must be >= 1, got 0"),
         (
-            lambda p: p["model"]["transformer"].update(heads=3),
-            "model.transformer.hid_dim must be a multiple of heads (3), got 256",
+            lambda p: p["transformer"]["model"].update(heads=3),
+            "transformer.model.hid_dim must be a multiple of heads (3), got 256",
         ),
         (
-            lambda p: p["model"]["transformer"].update(emb_dim=128),
-            "model.transformer.emb_dim must be hid_dim, got 128",
+            lambda p: p["transformer"]["model"].update(emb_dim=128),
+            "transformer.model.emb_dim must be equal to hid_dim (256), got 128",
         ),
         (
-            lambda p: p["model"]["transformer"].update(positions="rotary"),
-            "model.transformer.positions must be learned or sinusoidal, got 'rotary'",
+            lambda p: p["transformer"]["model"].update(positions="rotary"),
+            "transformer.model.positions must be one of learned, sinusoidal, got 'rotary'",
         ),
+        (  # a shared key set in an architecture's section is named there
+            lambda p: p["gru"]["model"].update(dropout=1.5),
+            "gru.model.dropout must be in [0, 1), got 1.5",
+        ),
+        (lambda p: p.update(archs=["lstm", "rnn"]), "archs lists 'rnn', which is not an arch"),
+        (
+            lambda p: p.pop("gru"),
+            "archs lists 'gru' but there is no 'gru' section (add `gru: {}`)",
+        ),
+        (lambda p: p.update(archs=[]), "archs must be a non-empty list, got []"),
         (lambda p: p.pop("data"), "missing key 'data'"),
         (
             lambda p: p["data"].update(file_name="{split}.gz"),
@@ -126,21 +151,27 @@ def test_arch_section_overrides_shared_value():
     ],
 )
 def test_bad_params_name_the_key(edit, message):
+    """Whether the top level or an architecture's own model section (checked by the stages of
+    that architecture, which import its module) is wrong."""
     raw = raw_params()
     edit(raw)
     with pytest.raises(ParamsError, match=None) as err:
-        parse_params(raw)
+        params = parse_params(raw)
+        for arch in params.archs:
+            params.model_params(arch)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
 
-def test_unknown_architecture_is_named(default_params):
+def test_unknown_architecture_is_named():
+    from nmt.models import architecture
+
     with pytest.raises(
         ParamsError,
-        match=r"unknown architecture 'rnn' \(known: lstm, gru, attention, transformer\)",
+        match=r"unknown architecture 'rnn' \(known: attention, gru, lstm, transformer\)",
     ):
-        default_params.model_params("rnn")
-    assert ARCHS == ("lstm", "gru", "attention", "transformer")
+        architecture("rnn")
+    assert available_archs() == ("attention", "gru", "lstm", "transformer")
 
 
 def test_missing_and_broken_params_file(tmp_path):

@@ -2,13 +2,14 @@ import pytest
 import torch
 
 from nmt import EOS_ID, PAD_ID, SOS_ID
-from nmt.config import BatchParams, ModelParams, TrainParams
+from nmt.config import BatchParams, TrainParams, available_archs
 from nmt.decoding import beam_search, greedy_search, source_data, translate_corpus
-from nmt.models import build_model
+from nmt.loss import sequence_loss
+from nmt.models import architecture, build_model
 from nmt.training import Trainer, seed_everything
 from tests.conftest import random_pairs
 
-ARCHS = ["lstm", "gru", "attention", "transformer"]
+ARCHS = available_archs()
 EXTRA = {
     "lstm": {"n_layers": 2},
     "gru": {},
@@ -20,8 +21,8 @@ EXTRA = {
 def tiny(arch: str, std: float = 0.5) -> torch.nn.Module:
     """Large random weights: peaked, varied predictions that make search choices matter."""
     torch.manual_seed(0)
-    settings = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0, **EXTRA[arch]}
-    model = build_model(ModelParams(arch=arch, **settings), 20, 15)
+    settings = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0, **EXTRA.get(arch, {})}
+    model = build_model(arch, architecture(arch).Params(**settings), 20, 15)
     for param in model.parameters():
         torch.nn.init.normal_(param, std=std)
     return model.eval()
@@ -41,9 +42,8 @@ def teacher_forced_score(model, src, src_len, column: int, tokens: list[int]) ->
     sentence = src[: src_len[column], column : column + 1]
     forced = torch.ones(len(trg), dtype=torch.bool)
     with torch.no_grad():
-        return -model.loss(sentence, src_len[column : column + 1], trg, forced).item() * (
-            len(trg) - 1
-        )
+        loss = sequence_loss(model, sentence, src_len[column : column + 1], trg, forced)
+        return -loss.item() * (len(trg) - 1)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -76,9 +76,13 @@ def trained(tmp_path_factory) -> dict[str, torch.nn.Module]:
     models = {}
     for arch in ARCHS:
         seed_everything(0)
-        extra = {"attention": {"attn_dim": 16}, "transformer": {"emb_dim": 24, "heads": 4}}
+        extra = {
+            "lstm": {"n_layers": 1},
+            "attention": {"attn_dim": 16},
+            "transformer": {"emb_dim": 24, "heads": 4},
+        }
         settings = {"emb_dim": 16, "hid_dim": 24, "dropout": 0.0, **extra.get(arch, {})}
-        model = build_model(ModelParams(arch=arch, **settings), 24, 24)
+        model = build_model(arch, architecture(arch).Params(**settings), 24, 24)
         recipe = {"epochs": 8, "lr": 1e-2}
         if arch == "transformer":  # learns positions from scratch: slower on this toy task
             recipe = {"epochs": 60, "lr": 3e-3, "teacher_forcing": 1.0}

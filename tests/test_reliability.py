@@ -16,10 +16,9 @@ import yaml
 
 from nmt import SPECIALS, NMTError
 from nmt.checkpoint import load_model, save_model
-from nmt.config import ModelParams
 from nmt.download import download, read_checksums
 from nmt.io import save_torch
-from nmt.models import build_model
+from nmt.models import architecture, build_model
 from nmt.vocab import save_vocab
 from tests.conftest import MULTI30K_CHECKSUMS, random_pairs
 
@@ -34,7 +33,10 @@ PARAMS = {
         "splits": ["train", "val"],
     },
     "batch": {"size": 16},
-    "model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1, "transformer": {"emb_dim": 24}},
+    "archs": ["gru", "transformer"],
+    "model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1},
+    "gru": {},
+    "transformer": {"model": {"emb_dim": 24}},
     "train": {"epochs": 2},
     "evaluate": {"test_sets": ["val"]},
 }
@@ -135,10 +137,8 @@ def test_a_code_change_retrains_from_scratch_and_unchanged_code_resumes(tmp_path
         ({"train": {"teacher_forcing": 2}}, "train.teacher_forcing must be in [0, 1], got 2"),
         ({"batch": {"size": 0}}, "batch.size must be >= 1, got 0"),
         ({"evaluate": {"beam_size": 0}}, "evaluate.beam_size must be >= 1, got 0"),
-        (
-            {"model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1, "rnn": {}}},
-            "unknown architecture 'model.rnn'",
-        ),
+        ({"rnn": {}}, "unknown key 'rnn' (allowed: seed, archs,"),
+        ({"gru": {"model": {"attn_dim": 8}}}, "unknown key 'gru.model.attn_dim'"),
     ],
 )
 def test_bad_params_stop_a_stage_with_one_line_and_write_nothing(tmp_path, change, message):
@@ -172,12 +172,13 @@ def test_truncated_download_is_refused_and_nothing_is_left(mirror, tmp_path):
 
 
 def test_checkpoints_of_other_vocabularies_or_architectures_are_refused(tmp_path):
-    params = ModelParams(arch="gru", emb_dim=8, hid_dim=8, dropout=0.0)
+    params = architecture("gru").Params(emb_dim=8, hid_dim=8, dropout=0.0)
     path = tmp_path / "gru.pt"
-    save_model(path, build_model(params, 30, 20), params, (30, 20), ("de-hash", "en-hash"))
-    model, saved = load_model(path, ("de-hash", "en-hash"), "gru")
-    assert saved["vocab_sizes"] == (30, 20) and not model.training
-    with pytest.raises(NMTError, match=r"trained with other vocabularies .* `dvc repro train`"):
+    model = build_model("gru", params, 30, 20)
+    save_model(path, model, "gru", params, (30, 20), ("de-hash", "en-hash"))
+    model, loaded, saved = load_model(path, ("de-hash", "en-hash"), "gru")
+    assert saved["vocab_sizes"] == (30, 20) and not model.training and loaded == params
+    with pytest.raises(NMTError, match=r"gru.pt was trained with other vocabularies"):
         load_model(path, ("de-hash", "other"), "gru")
     with pytest.raises(NMTError, match="holds a 'gru' model, not 'lstm'"):
         load_model(path, ("de-hash", "en-hash"), "lstm")
@@ -187,7 +188,7 @@ def test_checkpoints_of_other_vocabularies_or_architectures_are_refused(tmp_path
 
 
 def test_saved_files_are_byte_identical_for_identical_objects(tmp_path):
-    state = build_model(ModelParams(arch="gru", emb_dim=4, hid_dim=4, dropout=0.0), 9, 9)
+    state = build_model("gru", architecture("gru").Params(emb_dim=4, hid_dim=4, dropout=0.0), 9, 9)
     save_torch(tmp_path / "a.pt", state.state_dict())
     save_torch(tmp_path / "b.pt", state.state_dict())
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

@@ -12,8 +12,8 @@ import torch.multiprocessing as mp
 
 from nmt import NMTError
 from nmt.batching import join_small_batches
-from nmt.config import BatchParams, ModelParams, TrainParams
-from nmt.models import build_model
+from nmt.config import BatchParams, TrainParams
+from nmt.models import architecture, build_model
 from nmt.runtime import Ranks, resolve_device, start_ranks, stop_ranks
 from nmt.training import Trainer, seed_everything
 from tests.conftest import random_pairs
@@ -33,7 +33,7 @@ SETTINGS = {
 def tiny_trainer(arch: str, run_dir, ranks: Ranks | None = None, **options) -> Trainer:
     model_settings, train_settings = SETTINGS[arch]
     seed_everything(7)
-    model = build_model(ModelParams(arch=arch, dropout=0.0, **model_settings), 24, 24)
+    model = build_model(arch, architecture(arch).Params(dropout=0.0, **model_settings), 24, 24)
     params = TrainParams(epochs=2, lr=3e-3, **train_settings, **options)
     batch = BatchParams(size=32)
     return Trainer(model, TRAIN, VALID, params, batch, 7, run_dir, "tiny", ranks or Ranks())

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from nmt import NMTError
-from nmt.tokenization import iter_pairs, tokenize, tokenize_split
+from nmt import MissingInput, NMTError
+from nmt.paths import made_by
+from nmt.tokenization import iter_pairs, tokenize, tokenized_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,9 +26,9 @@ def write_pair(path, de: bytes, en: bytes):
     (path / "train.en").write_bytes(en)
 
 
-def test_tokenize_split_strips_lines(tmp_path):
+def test_tokenized_chunks_strip_lines(tmp_path):
     write_pair(tmp_path, "Ein Hund läuft. \nZwei Katzen.\n".encode(), b"A dog runs.\nTwo cats.\n")
-    frame = tokenize_split(tmp_path, "train", "de", "en")
+    (frame,) = tokenized_chunks(tmp_path, "train", "de", "en")
     assert frame["de"].tolist() == [["ein", "hund", "läuft", "."], ["zwei", "katzen", "."]]
     assert frame["en"].tolist() == [["a", "dog", "runs", "."], ["two", "cats", "."]]
 
@@ -54,7 +55,7 @@ def test_empty_and_missing_files(tmp_path):
     write_pair(tmp_path, b"", b"")
     with pytest.raises(NMTError, match=r"train\.de is empty"):
         list(iter_pairs(tmp_path, "train", "de", "en"))
-    with pytest.raises(NMTError, match=r"val.de not found: run `dvc repro download` first"):
+    with pytest.raises(MissingInput, match=r"val.de not found$"):
         list(iter_pairs(tmp_path, "val", "de", "en"))
 
 
@@ -73,3 +74,18 @@ def test_tokenize_memory_stays_flat_while_streaming(raw_dir, tmp_path):
     whole = peaks["80000"]["whole"] - peaks["20000"]["whole"]
     assert stream < 30 and stream < whole / 4  # measured: about +15 MiB against +160 MiB
     assert peaks["80000"]["stream"] > peaks["80000"]["imports"]
+
+
+@pytest.mark.parametrize(
+    ("path", "stage"),
+    [
+        ("data/raw/val.de", "download"),
+        ("data/tokens/train.parquet", "tokenize"),
+        ("data/vocab/en.parquet", "vocab"),
+        ("data/ids/val.parquet", "numericalize"),
+        ("models/gru.pt", "train@gru"),
+        ("elsewhere/gru.pt", None),
+    ],
+)
+def test_a_missing_pipeline_file_names_the_stage_that_makes_it(path, stage):
+    assert made_by(path) == stage

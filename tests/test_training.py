@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from nmt import NMTError
-from nmt.config import BatchParams, ModelParams, TrainParams
+from nmt.config import BatchParams, TrainParams, available_archs
 from nmt.loss import evaluate_loss
-from nmt.models import build_model
+from nmt.models import architecture, build_model
 from nmt.training import Trainer, average_weights, lr_factor, seed_everything
 from tests.conftest import random_pairs
 
@@ -12,13 +12,17 @@ TRAIN = random_pairs(300, vocab=24, seed=1)
 VALID = random_pairs(40, vocab=24, seed=2)
 
 
-EXTRA = {"attention": {"attn_dim": 16}, "transformer": {"emb_dim": 24, "heads": 4}}
+EXTRA = {
+    "lstm": {"n_layers": 1},
+    "attention": {"attn_dim": 16},
+    "transformer": {"emb_dim": 24, "heads": 4},
+}
 
 
 def make_trainer(run_dir, arch="gru", epochs=2, lr=3e-3, **options) -> Trainer:
     seed_everything(5)
     settings = {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1, **EXTRA.get(arch, {})}
-    model = build_model(ModelParams(arch=arch, **settings), 24, 24)
+    model = build_model(arch, architecture(arch).Params(**settings), 24, 24)
     return Trainer(
         model,
         TRAIN,
@@ -31,7 +35,7 @@ def make_trainer(run_dir, arch="gru", epochs=2, lr=3e-3, **options) -> Trainer:
     )
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru", "attention", "transformer"])
+@pytest.mark.parametrize("arch", available_archs())
 def test_tiny_training_lowers_the_loss(tmp_path, arch):
     options = {"teacher_forcing": 1.0, "label_smoothing": 0.1} if arch == "transformer" else {}
     trainer = make_trainer(tmp_path, arch, epochs=10, lr=1e-2, **options)
@@ -39,7 +43,7 @@ def test_tiny_training_lowers_the_loss(tmp_path, arch):
     summary = trainer.fit()
     losses = [r["train_loss"] for r in trainer.history]
     assert losses[-1] < losses[0]
-    assert summary["best_valid_loss"] < before - 0.3
+    assert summary.best_valid_loss < before - 0.3
     assert (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
 
 
@@ -79,18 +83,19 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
         assert torch.equal(tensor, resumed.final_state()[name]), name
 
 
-def test_more_epochs_continue_a_finished_run(tmp_path, capsys):
+def test_more_epochs_continue_a_finished_run(tmp_path, caplog):
+    caplog.set_level("INFO")
     short = make_trainer(tmp_path, epochs=2)
     short.fit()
     longer = make_trainer(tmp_path, epochs=3)
     assert longer.restore() and longer.epoch == 2
     fewer = make_trainer(tmp_path, epochs=1)
     assert not fewer.restore()
-    assert "is 2 epochs in, past train.epochs (1); starting afresh" in capsys.readouterr().out
+    assert "is 2 epochs in, past train.epochs (1); starting afresh" in caplog.text
     other = make_trainer(tmp_path, epochs=2)
     other.fingerprint = "different settings"
     assert not other.restore()
-    assert "is from other settings; starting afresh" in capsys.readouterr().out
+    assert "is from other settings; starting afresh" in caplog.text
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):
@@ -147,8 +152,8 @@ def test_averaging_keeps_the_mean_of_the_last_epochs(tmp_path):
             mean = (snapshots[1][name] + snapshots[2][name]) / 2
             assert not torch.equal(snapshots[1][name], snapshots[2][name]), name
             assert torch.allclose(tensor, mean), name
-    assert summary["averaged_epochs"] == 2
-    assert summary["averaged_valid_loss"] == pytest.approx(evaluate_loss(trainer.model, VALID, 32))
+    assert summary.averaged_epochs == 2
+    assert summary.averaged_valid_loss == pytest.approx(evaluate_loss(trainer.model, VALID, 32))
 
 
 def test_average_weights_of_checkpoints():

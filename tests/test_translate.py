@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from nmt.checkpoint import save_model
-from nmt.config import ModelParams
-from nmt.models import build_model
+from nmt.models import architecture, build_model
 from nmt.tokenization import tokenize
 from nmt.vocab import build_vocab, save_vocab, vocab_hash
 
@@ -32,13 +31,13 @@ def workdir(tmp_path_factory) -> Path:
     hashes = (vocab_hash(vocabs["de"]), vocab_hash(vocabs["en"]))
     extra = {
         "attention": {"attn_dim": 8},
-        "lstm": {"reverse_src": True},
+        "lstm": {"n_layers": 1, "reverse_src": True},
         "transformer": {"heads": 2, "ff_dim": 16, "max_positions": 20},
     }
     for arch, own in extra.items():
-        params = ModelParams(arch=arch, emb_dim=8, hid_dim=8, dropout=0.0, **own)
-        model = build_model(params, *sizes)
-        save_model(root / "models" / f"{arch}.pt", model, params, sizes, hashes)
+        params = architecture(arch).Params(emb_dim=8, hid_dim=8, dropout=0.0, **own)
+        model = build_model(arch, params, *sizes)
+        save_model(root / "models" / f"{arch}.pt", model, arch, params, sizes, hashes)
     return root
 
 
@@ -104,7 +103,7 @@ def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
         (
             ("--arch", "gru", "hallo"),
             b"",
-            "error: models/gru.pt not found: run `dvc repro train@gru` to make it\n",
+            "error: models/gru.pt not found: run `dvc repro train@gru` first\n",
         ),
         (("--beam", "0", "hallo"), b"", "error: --beam and --max-len must be >= 1 and "),
         (

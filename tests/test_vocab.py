@@ -1,8 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, NMTError
-from nmt.tokenization import tokenize_split
+from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, MissingInput
+from nmt.tokenization import tokenized_chunks
 from nmt.vocab import build_vocab, load_vocab, numericalize, save_vocab, vocab_hash
 
 
@@ -33,12 +34,12 @@ def test_save_load_roundtrip_and_hash(tmp_path):
     tokens = load_vocab(tmp_path / "v.parquet")
     assert tokens == [*SPECIALS, "a"]
     assert vocab_hash(tokens) != vocab_hash([*SPECIALS, "b"])
-    with pytest.raises(NMTError, match="not found: run `dvc repro vocab` first"):
+    with pytest.raises(MissingInput, match=r"missing.parquet not found$"):
         load_vocab(tmp_path / "missing.parquet")
 
 
 def test_classic_vocabulary_sizes_on_real_multi30k(raw_dir):
-    train = tokenize_split(raw_dir, "train", "de", "en")
+    train = pd.concat(tokenized_chunks(raw_dir, "train", "de", "en"))
     assert len(train) == 29000
     assert len(build_vocab(train["de"], min_freq=2)) == 7853
     assert len(build_vocab(train["en"], min_freq=2)) == 5893

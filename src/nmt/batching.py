@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nmt import PAD_ID, NMTError
+from nmt import PAD_ID, MissingInput, NMTError
 
 
 @dataclass
@@ -71,7 +71,7 @@ class ParallelData:
     @classmethod
     def load(cls, path: Path, reverse_src: bool = False, limit: int = 0) -> ParallelData:
         if not path.is_file():
-            raise NMTError(f"{path} not found: run `dvc repro numericalize` first")
+            raise MissingInput(path)
         frame = pd.read_parquet(path)
         if limit:
             frame = frame.head(limit)

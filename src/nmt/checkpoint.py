@@ -3,21 +3,22 @@ it is used with the vocabularies it was trained on."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nmt import NMTError
+from nmt import MissingInput, NMTError
 from nmt.config import ModelParams
 from nmt.io import save_torch
-from nmt.models import Seq2Seq, build_model
+from nmt.models import architecture, build_model
+from nmt.seq2seq import Seq2Seq
 
 
 def save_model(
     path: Path,
     model: Seq2Seq,
+    arch: str,
     params: ModelParams,
     vocab_sizes: tuple[int, int],
     vocab_hashes: tuple[str, str],
@@ -26,7 +27,8 @@ def save_model(
     save_torch(
         path,
         {
-            "model_params": asdict(params),
+            "arch": arch,
+            "model_params": params.model_dump(),
             "vocab_sizes": vocab_sizes,
             "vocab_hashes": vocab_hashes,
             "state_dict": model.state_dict(),
@@ -36,24 +38,25 @@ def save_model(
 
 
 def load_model(
-    path: Path, vocab_hashes: tuple[str, str], arch: str | None = None, target: str = "train"
-) -> tuple[Seq2Seq, dict[str, Any]]:
-    """The model in eval mode and its file's info; refuses a file made for other vocabularies."""
+    path: Path, vocab_hashes: tuple[str, str], arch: str | None = None
+) -> tuple[Seq2Seq, ModelParams, dict[str, Any]]:
+    """The model in eval mode, its params and its file's info; refuses a file made for other
+    vocabularies."""
     if not path.is_file():
-        raise NMTError(f"{path} not found: run `dvc repro {target}` to make it")
+        raise MissingInput(path)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
-        params = ModelParams(**saved["model_params"])
+        params = architecture(saved["arch"]).Params.model_validate(saved["model_params"])
     except Exception as err:  # any unreadable file gets the same one-line answer
-        raise NMTError(f"{path} is not a model checkpoint of this project ({err})") from None
-    if arch is not None and params.arch != arch:
-        raise NMTError(f"{path} holds a {params.arch!r} model, not {arch!r}")
-    if tuple(saved["vocab_hashes"]) != tuple(vocab_hashes):
         raise NMTError(
-            f"{path} was trained with other vocabularies than data/vocab/ holds now; "
-            f"retrain it with `dvc repro {target}`"
-        )
-    model = build_model(params, *saved["vocab_sizes"])
+            f"{path} is not a model checkpoint of this project, or one from an older version "
+            f"of it ({type(err).__name__}: {err})"
+        ) from None
+    if arch is not None and saved["arch"] != arch:
+        raise NMTError(f"{path} holds a {saved['arch']!r} model, not {arch!r}")
+    if tuple(saved["vocab_hashes"]) != tuple(vocab_hashes):
+        raise MissingInput(path, "was trained with other vocabularies than those given")
+    model = build_model(saved["arch"], params, *saved["vocab_sizes"])
     model.load_state_dict(saved["state_dict"])
     model.eval()
-    return model, saved
+    return model, params, saved

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
 
-from nmt import NMTError
+from nmt import MissingInput, NMTError
+from nmt.config import available_archs
+from nmt.paths import made_by
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -30,13 +34,24 @@ def restore_advice() -> str:
 
 def run_stage(main: Callable[[], None], interrupted: str = STAGE_INTERRUPTED) -> None:
     """Run `main`; SIGTERM is treated like Ctrl-C, and both leave only complete files behind
-    and end with `interrupted: <what now>`."""
+    and end with `interrupted: <what now>`. The library's progress lines (`logging`, level
+    INFO) go to standard output."""
     signal.signal(signal.SIGTERM, _interrupt)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     try:
         main()
     except NMTError as err:
-        print(f"error: {err}{restore_advice()}", file=sys.stderr)
+        stage = made_by(err.path) if isinstance(err, MissingInput) else None
+        fix = f": run `dvc repro {stage}` first" if stage else ""
+        print(f"error: {err}{fix}{restore_advice()}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print(f"interrupted: {interrupted}", file=sys.stderr)
         sys.exit(130)
+
+
+def stage_arch(description: str | None) -> str:
+    """The architecture named on a per-architecture stage's command line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("arch", choices=available_archs())
+    return parser.parse_args().arch

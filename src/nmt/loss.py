@@ -1,15 +1,147 @@
-"""The loss of a model over a whole dataset: validation during training, test loss in evaluation.
+"""The loss of a sequence-to-sequence model (`nmt.seq2seq`): per batch in training, and
+over a whole dataset for validation and test loss.
 
-It lives apart from training so that the evaluate stage depends on this and not on the trainer.
+The loss exploits what is known before the loop starts (`teacher_force` is drawn up front):
+a step is projected inside the loop only when its prediction feeds the next step, and only
+for sentences that have not ended; all logits then go through one cross-entropy node with
+one batched backward. That is the seed's computation, without its work on padding, its
+per-step bookkeeping, or a second projection of any position.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 
-from nmt.batching import ParallelData
-from nmt.models import Seq2Seq
-from nmt.runtime import Ranks
+from nmt import PAD_ID
+
+if TYPE_CHECKING:  # types only: the models import this module
+    from nmt.batching import ParallelData
+    from nmt.runtime import Ranks
+    from nmt.seq2seq import Seq2Seq
+
+
+def teacher_forced_runs(teacher_force: torch.Tensor, steps: int) -> list[tuple[int, int]]:
+    """Split decoder steps 0..steps-1 into runs [start, end) whose inputs after the first are
+    gold tokens: a run ends at each step whose prediction is fed back (teacher_force false)."""
+    fed_back = (~teacher_force[: steps - 1]).nonzero().flatten().tolist()
+    ends = [step + 1 for step in fed_back] + [steps]
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy of the logits `features @ weight.T + bias`, as one autograd node.
+
+    The first rows' logits may come precomputed (`known`): the decoding loop computed them
+    without autograd for its argmax, and they are reused, not recomputed. The backward is then
+    two large matmuls over all rows, instead of a small weight-gradient matmul (and a 30 MB
+    gradient buffer) for every step whose prediction was fed back.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        features: torch.Tensor,  # [N, F]
+        weight: torch.Tensor,  # [V, F]
+        bias: torch.Tensor,  # [V], or [N, V] for a per-sentence bias
+        targets: torch.Tensor,  # [N]
+        known: torch.Tensor,  # [n, V] logits of the first n rows
+        smoothing: float = 0.0,  # label smoothing, as F.cross_entropy's `label_smoothing`
+    ) -> torch.Tensor:
+        # Every [N, V] step works in one buffer: fresh buffers of this size cost page faults.
+        logits = torch.empty(len(features), len(weight), dtype=weight.dtype, device=weight.device)
+        n = len(known)
+        logits[:n] = known
+        torch.addmm(bias if bias.dim() == 1 else bias[n:], features[n:], weight.t(), out=logits[n:])
+        logits -= logits.max(1, keepdim=True).values
+        target_logits = logits.gather(1, targets.unsqueeze(1))
+        # The target distribution is (1 - smoothing) on the gold token + smoothing / V on all.
+        mean_logits = logits.mean(1, keepdim=True) if smoothing else None
+        totals = logits.exp_().sum(1, keepdim=True)
+        if mean_logits is None:
+            loss = (totals.log() - target_logits).sum()
+        else:
+            loss = (totals.log() - (1 - smoothing) * target_logits - smoothing * mean_logits).sum()
+        ctx.save_for_backward(features, weight, targets, logits.div_(totals))  # softmax
+        ctx.per_row_bias, ctx.smoothing = bias.dim() == 2, smoothing
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        features, weight, targets, probs = ctx.saved_tensors
+        if ctx.smoothing:
+            probs -= ctx.smoothing / probs.shape[1]
+        grad_logits = probs.index_put_(
+            (torch.arange(len(targets), device=targets.device), targets),
+            torch.tensor(-(1.0 - ctx.smoothing), device=probs.device),
+            accumulate=True,
+        ).mul_(grad)
+        grad_bias = grad_logits if ctx.per_row_bias else grad_logits.sum(0)
+        return grad_logits @ weight, grad_logits.t() @ features, grad_bias, None, None, None
+
+
+def sequence_loss(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    trg: torch.Tensor,
+    teacher_force: torch.Tensor,
+    label_smoothing: float = 0.0,
+    tokens: float | None = None,
+) -> torch.Tensor:
+    """Mean cross-entropy over the non-padded target tokens trg[1:], or the summed
+    cross-entropy divided by `tokens` (a data-parallel rank's share of a batch).
+
+    teacher_force[t - 1] says whether step t + 1 reads the gold token trg[t] or the
+    model's own prediction at step t, as in the seed's per-step coin flip.
+    """
+    # Longest target first: the sentences still going at any step are then a prefix of
+    # the batch, and each run decodes only those, never a finished sentence's padding.
+    order = (trg != PAD_ID).sum(0).argsort(descending=True, stable=True)
+    src, src_len, trg = src[:, order], src_len[order.to(src_len.device)], trg[:, order]
+    state, memory = model.encode(src, src_len)
+    gold = trg[1:]
+    steps = len(gold)
+    going = (gold != PAD_ID).sum(1).tolist()  # sentences still going at each step
+    # Rows whose logits the loop computed to feed back their argmax, and all other rows.
+    fed_rows, fed_targets, fed_logits = [], [], []
+    rows, targets, columns = [], [], []
+    token = trg[0]
+    for start, end in teacher_forced_runs(teacher_force, steps):
+        state = model.select_state(state, slice(0, going[start]))
+        run_memory = model.select_memory(memory, slice(0, going[start]))
+        inputs = torch.cat([token.unsqueeze(0), trg[start + 1 : end]])[:, : going[start]]
+        run, state, _ = model.decode(inputs, state, run_memory)
+        last = end if end == steps else end - 1
+        keep = gold[start:last, : going[start]] != PAD_ID
+        rows.append(run[: last - start][keep])
+        targets.append(gold[start:last, : going[start]][keep])
+        columns.append(keep.nonzero()[:, 1])
+        if end == steps:
+            break
+        n = going[last]
+        fed_rows.append(run[-1, :n])
+        fed_targets.append(gold[last, :n])
+        with torch.no_grad():
+            fed_logits.append(
+                model.project(fed_rows[-1], run_memory, torch.arange(n, device=trg.device))
+            )
+        token = torch.full_like(trg[0], PAD_ID)
+        token[:n] = fed_logits[-1].argmax(-1)
+    fed_columns = [torch.arange(len(r), device=trg.device) for r in fed_rows]
+    weight, bias = model.output_layer(memory, torch.cat([*fed_columns, *columns]))
+    # The softmax over the vocabulary stays in float32 under mixed precision.
+    with torch.autocast(trg.device.type, enabled=False):
+        total = LinearCrossEntropy.apply(
+            torch.cat([*fed_rows, *rows]).float(),
+            weight.float(),
+            bias.float(),
+            torch.cat([*fed_targets, *targets]),
+            torch.cat(fed_logits).float() if fed_logits else weight.new_empty(0, len(weight)),
+            label_smoothing,
+        )
+    return total / (tokens or sum(going))
 
 
 @torch.no_grad()
@@ -18,18 +150,19 @@ def evaluate_loss(
 ) -> float:
     """Mean cross-entropy per target token; the model reads its own predictions unless it is
     scored teacher-forced (`Seq2Seq.teacher_forced_scoring`). Ranks share every batch."""
-    ranks = ranks or Ranks()
+    rank, world = (ranks.rank, ranks.world) if ranks is not None else (0, 1)
     model.eval()
     device = next(model.parameters()).device
     total = tokens = 0.0
     for index in data.batch_indices(batch_size):
-        share = index[ranks.rank :: ranks.world]
+        share = index[rank::world]
         if len(share) == 0:
             continue
         batch = data.collate(share).to(device)
         forcing = torch.full((batch.trg.shape[0],), model.teacher_forced_scoring)
         n = batch.n_trg_tokens
-        total += model.loss(batch.src, batch.src_len, batch.trg, forcing).item() * n
+        total += sequence_loss(model, batch.src, batch.src_len, batch.trg, forcing).item() * n
         tokens += n
-    total, tokens = ranks.sum(total, tokens)
+    if ranks is not None:
+        total, tokens = ranks.sum(total, tokens)
     return total / tokens

@@ -16,14 +16,14 @@ import pandas as pd
 import spacy
 from spacy.tokenizer import Tokenizer
 
-from nmt import NMTError
+from nmt import MissingInput, NMTError
 
 
 def iter_lines(path: Path) -> Iterator[str]:
     """The stripped lines of a UTF-8 file, read one at a time; a blank line is an error, since
     it breaks alignment."""
     if not path.is_file():
-        raise NMTError(f"{path} not found: run `dvc repro download` first")
+        raise MissingInput(path)
     number = 0
     with path.open("rb") as stream:
         for number, raw in enumerate(stream, start=1):
@@ -91,8 +91,3 @@ def tokenized_chunks(
     while batch := list(itertools.islice(pairs, chunk)):
         src, trg = zip(*batch, strict=True)
         yield pd.DataFrame({src_lang: tokenize(src, src_lang), trg_lang: tokenize(trg, trg_lang)})
-
-
-def tokenize_split(raw_dir: Path, split: str, src_lang: str, trg_lang: str) -> pd.DataFrame:
-    """A whole split's tokens in one frame."""
-    return pd.concat(list(tokenized_chunks(raw_dir, split, src_lang, trg_lang)), ignore_index=True)

@@ -16,13 +16,14 @@ one a single process makes from the whole batch.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,8 @@ from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
 from nmt.io import save_torch
 from nmt.loss import evaluate_loss
-from nmt.models import Seq2Seq
 from nmt.runtime import Ranks, autocast
+from nmt.seq2seq import Seq2Seq
 
 
 def seed_everything(seed: int) -> None:
@@ -75,7 +76,11 @@ def lr_factor(step: int, p: TrainParams, total_steps: int) -> float:
     return 1.0
 
 
-def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+log = logging.getLogger(__name__)
+Weights = dict[str, torch.Tensor]
+
+
+def average_weights(states: list[Weights]) -> Weights:
     """The element-wise mean of several checkpoints of one model."""
     return {
         name: torch.stack([s[name] for s in states]).mean(0)
@@ -112,6 +117,92 @@ def show_progress() -> bool:
 
 
 @dataclass
+class RunFiles:
+    """A training run's folder: `last.pt` holds everything a resumed run needs (weights,
+    optimizer, every random state); `best.pt` the best epoch's weights; and when the model is
+    the mean of the last `average` epochs, `epoch_<n>.pt` the weights of each of those."""
+
+    folder: Path
+    average: int = 1
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    def epoch(self, number: int) -> Path:
+        return self.folder / f"epoch_{number}.pt"
+
+    def save_last(self, state: dict[str, Any], ranks: Ranks) -> None:
+        """`state` and the random states: the main rank's teacher forcing draws (in `state`)
+        and every rank's dropout draws, gathered to the main rank, which writes."""
+        dropout_rngs = ranks.gather(torch.get_rng_state())
+        if ranks.is_main:
+            save_torch(self.last, {**state, "torch_rng": dropout_rngs})
+
+    def read_last(self) -> dict[str, Any] | None:
+        if not self.last.is_file() or not self.best.is_file():
+            return None
+        return torch.load(self.last, map_location="cpu", weights_only=False)
+
+    def end_epoch(self, number: int, weights: Weights, best: bool) -> None:
+        """Keep what an epoch leaves for the final model (main rank only)."""
+        if best:
+            save_torch(self.best, weights)
+        if self.average > 1:
+            save_torch(self.epoch(number), weights)
+            self.epoch(number - self.average).unlink(missing_ok=True)
+
+    def final_state(self, epochs: int) -> Weights:
+        """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""
+        if self.average == 1:
+            return torch.load(self.best, map_location="cpu", weights_only=True)
+        first = max(1, epochs - self.average + 1)
+        return average_weights(
+            [
+                torch.load(self.epoch(e), map_location="cpu", weights_only=True)
+                for e in range(first, epochs + 1)
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    epochs: int  # completed
+    best_epoch: int
+    best_valid_loss: float
+    averaged_epochs: int = 0  # the model is the mean of this many last epochs; 0: the best one
+    averaged_valid_loss: float = math.nan
+
+    @property
+    def kept_epoch(self) -> int:
+        """The epoch the kept model stands for: the best, or the last of those averaged."""
+        return self.epochs if self.averaged_epochs else self.best_epoch
+
+    @property
+    def kept_valid_loss(self) -> float:
+        return self.averaged_valid_loss if self.averaged_epochs else self.best_valid_loss
+
+    def metrics(self) -> dict[str, float]:
+        best = {
+            "best_epoch": self.best_epoch,
+            "best_valid_loss": self.best_valid_loss,
+            "best_valid_ppl": math.exp(self.best_valid_loss),
+            "epochs": self.epochs,
+        }
+        if not self.averaged_epochs:
+            return best
+        return best | {
+            "averaged_epochs": self.averaged_epochs,
+            "averaged_valid_loss": self.averaged_valid_loss,
+            "averaged_valid_ppl": math.exp(self.averaged_valid_loss),
+        }
+
+
+@dataclass
 class Trainer:
     model: Seq2Seq
     train_data: ParallelData
@@ -129,6 +220,7 @@ class Trainer:
     history: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.files = RunFiles(self.run_dir, self.params.average)
         self.device = next(self.model.parameters()).device
         self.net: torch.nn.Module = self.model
         if self.ranks.world > 1:
@@ -149,36 +241,25 @@ class Trainer:
         groups = groups[: self.params.max_batches] if self.params.max_batches else groups
         return join_small_batches(groups, self.ranks.world)
 
-    def epoch_path(self, epoch: int) -> Path:
-        """The weights after an epoch, kept for averaging the last epochs."""
-        return self.run_dir / f"epoch_{epoch}.pt"
-
-    @property
-    def last_path(self) -> Path:
-        return self.run_dir / "last.pt"
-
-    @property
-    def best_path(self) -> Path:
-        return self.run_dir / "best.pt"
-
     def restore(self) -> bool:
         """Resume from last.pt if it was written with the same settings; say so either way."""
-        if not self.last_path.is_file():
+        state = self.files.read_last()
+        if state is None:
             return False
-        state = torch.load(self.last_path, map_location="cpu", weights_only=False)
-        if state["fingerprint"] != self.fingerprint or not self.best_path.is_file():
-            print(f"train: {self.last_path} is from other settings; starting afresh")
+        last = self.files.last
+        if state["fingerprint"] != self.fingerprint:
+            log.info(f"train: {last} is from other settings; starting afresh")
             return False
         changed = changed_files(state.get("code", {}), self.code)
         if changed:
             shown = ", ".join(changed[:3]) + (
                 f" and {len(changed) - 3} more" if changed[3:] else ""
             )
-            print(f"train: {self.last_path} was written by other code ({shown}); starting afresh")
+            log.info(f"train: {last} was written by other code ({shown}); starting afresh")
             return False
         if state["epoch"] > self.params.epochs:
-            print(
-                f"train: {self.last_path} is {state['epoch']} epochs in, past train.epochs "
+            log.info(
+                f"train: {last} is {state['epoch']} epochs in, past train.epochs "
                 f"({self.params.epochs}); starting afresh"
             )
             return False
@@ -190,15 +271,11 @@ class Trainer:
         self.epoch, self.history = state["epoch"], state["history"]
         self.best_valid, self.best_epoch = state["best_valid"], state["best_epoch"]
         if self.ranks.is_main:
-            print(f"train: resuming after epoch {self.epoch} from {self.last_path}")
+            log.info(f"train: resuming after epoch {self.epoch} from {last}")
         return True
 
     def _save_last(self) -> None:
-        dropout_rngs = self.ranks.gather(torch.get_rng_state())  # each rank draws its own
-        if not self.ranks.is_main:
-            return
-        save_torch(
-            self.last_path,
+        self.files.save_last(
             {
                 "fingerprint": self.fingerprint,
                 "code": self.code,
@@ -206,12 +283,12 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "teacher_forcing_rng": self.teacher_forcing_rng.get_state(),
-                "torch_rng": dropout_rngs,
                 "epoch": self.epoch,
                 "history": self.history,
                 "best_valid": self.best_valid,
                 "best_epoch": self.best_epoch,
             },
+            self.ranks,
         )
 
     def train_epoch(self) -> tuple[float, int]:
@@ -259,7 +336,7 @@ class Trainer:
 
     def fit(
         self, on_epoch: Callable[[dict[str, float]], None] = lambda record: None
-    ) -> dict[str, Any]:
+    ) -> TrainSummary:
         """Train the remaining epochs; `on_epoch` gets each epoch's record (for dvclive)."""
         if self.epoch == 0:
             torch.manual_seed(self.seed)  # dropout draws from here; a resumed run restored them
@@ -269,14 +346,11 @@ class Trainer:
             seconds = time.perf_counter() - start
             valid_loss = evaluate_loss(self.model, self.valid_data, self.batch.size, self.ranks)
             self.epoch += 1
-            writes = self.ranks.is_main
-            if valid_loss < self.best_valid:
+            improved = valid_loss < self.best_valid
+            if improved:
                 self.best_valid, self.best_epoch = valid_loss, self.epoch
-                if writes:
-                    save_torch(self.best_path, self.model.state_dict())
-            if self.params.average > 1 and writes:
-                save_torch(self.epoch_path(self.epoch), self.model.state_dict())
-                self.epoch_path(self.epoch - self.params.average).unlink(missing_ok=True)
+            if self.ranks.is_main:
+                self.files.end_epoch(self.epoch, self.model.state_dict(), improved)
             record = {
                 "epoch": self.epoch,
                 "train_loss": train_loss,
@@ -288,37 +362,24 @@ class Trainer:
             }
             self.history.append(record)
             self._save_last()
-            if not writes:
+            if not self.ranks.is_main:
                 continue
             on_epoch(record)
-            print(
+            log.info(
                 f"train: epoch {self.epoch}: train loss {train_loss:.3f}, valid loss "
                 f"{valid_loss:.3f} (ppl {math.exp(valid_loss):.2f}), {seconds:.0f}s"
             )
-        summary = {
-            "best_epoch": self.best_epoch,
-            "best_valid_loss": self.best_valid,
-            "best_valid_ppl": math.exp(self.best_valid),
-            "epochs": self.epoch,
-        }
+        summary = TrainSummary(self.epoch, self.best_epoch, self.best_valid)
         if self.params.average > 1 and self.ranks.is_main:  # the other ranks are done
             self.model.load_state_dict(self.final_state())
             averaged = evaluate_loss(self.model, self.valid_data, self.batch.size)
-            summary |= {
-                "averaged_epochs": min(self.params.average, self.epoch),
-                "averaged_valid_loss": averaged,
-                "averaged_valid_ppl": math.exp(averaged),
-            }
+            summary = replace(
+                summary,
+                averaged_epochs=min(self.params.average, self.epoch),
+                averaged_valid_loss=averaged,
+            )
         return summary
 
-    def final_state(self) -> dict[str, torch.Tensor]:
+    def final_state(self) -> Weights:
         """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""
-        if self.params.average == 1:
-            return torch.load(self.best_path, map_location="cpu", weights_only=True)
-        first = max(1, self.epoch - self.params.average + 1)
-        return average_weights(
-            [
-                torch.load(self.epoch_path(e), map_location="cpu", weights_only=True)
-                for e in range(first, self.epoch + 1)
-            ]
-        )
+        return self.files.final_state(self.epoch)

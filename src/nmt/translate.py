@@ -17,17 +17,19 @@ from nmt import EOS_ID, SOS_ID, NMTError
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_model
 from nmt.cli import run_stage
-from nmt.config import ARCHS, ModelParams
+from nmt.config import ModelParams, Params, available_archs
 from nmt.decoding import Hypothesis, source_data, translate_corpus
-from nmt.models import Seq2Seq
+from nmt.paths import VOCAB, model_path
 from nmt.plots import plot_attention
 from nmt.runtime import resolve_device
+from nmt.seq2seq import Seq2Seq
 from nmt.tokenization import detokenize, tokenize
 from nmt.vocab import load_vocab_pair, numericalize
 
 
 @dataclass
 class Translator:
+    arch: str
     model: Seq2Seq
     params: ModelParams
     src_vocab: list[str]
@@ -44,13 +46,27 @@ class Translator:
         device: str | torch.device = "cpu",
     ) -> Translator:
         vocabs, hashes = load_vocab_pair(vocab_dir, src_lang, trg_lang)
-        model, saved = load_model(model_path, hashes, arch, target=f"train@{arch}")
-        return cls(model.to(device), ModelParams(**saved["model_params"]), *vocabs)
+        model, params, _ = load_model(model_path, hashes, arch)
+        return cls(arch, model.to(device), params, *vocabs)
+
+    @classmethod
+    def of_pipeline(cls, params: Params, arch: str) -> Translator:
+        """The model the pipeline trained for `arch`, on the device params.yaml names."""
+        data = params.data
+        device = resolve_device(params.device)
+        return cls.load(model_path(arch), VOCAB, data.src_lang, data.trg_lang, arch, device)
 
     def translate_data(
         self, data: ParallelData, beam_size: int, max_len: int, alpha: float, batch_size: int
     ) -> list[Hypothesis]:
-        return translate_corpus(self.model, data, batch_size, max_len, beam_size, alpha)
+        return translate_corpus(
+            self.model,
+            data,
+            batch_size=batch_size,
+            max_len=max_len,
+            beam_size=beam_size,
+            alpha=alpha,
+        )
 
     def translate(
         self,
@@ -79,7 +95,7 @@ class Translator:
 
     def plot(self, sentence: list[str], hypothesis: Hypothesis, path: Path) -> None:
         if hypothesis.attention is None:
-            raise NMTError(f"a {self.params.arch!r} model has no attention to show")
+            raise NMTError(f"a {self.arch!r} model has no attention to show")
         source = self.source_positions(sentence)
         plot_attention(source, self.output_positions(hypothesis), hypothesis.attention, path)
 
@@ -100,9 +116,9 @@ def main() -> None:
         "or else one sentence per line of standard input."
     )
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
-    parser.add_argument("--arch", choices=ARCHS, default="attention")
+    parser.add_argument("--arch", choices=available_archs(), default="attention")
     parser.add_argument("--model", type=Path, help="checkpoint (default: models/<arch>.pt)")
-    parser.add_argument("--vocab-dir", type=Path, default=Path("data/vocab"))
+    parser.add_argument("--vocab-dir", type=Path, default=VOCAB)
     parser.add_argument("--src-lang", default="de")
     parser.add_argument("--trg-lang", default="en")
     parser.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy search")
@@ -117,7 +133,7 @@ def main() -> None:
         raise NMTError("--beam and --max-len must be >= 1 and --length-penalty >= 0")
     lines = args.sentences or read_stdin_lines()
     translator = Translator.load(
-        args.model or Path("models") / f"{args.arch}.pt",
+        args.model or model_path(args.arch),
         args.vocab_dir,
         args.src_lang,
         args.trg_lang,

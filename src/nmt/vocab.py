@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nmt import EOS_ID, SOS_ID, SPECIALS, UNK_ID, NMTError
+from nmt import EOS_ID, SOS_ID, SPECIALS, UNK_ID, MissingInput, NMTError
 from nmt.io import write_parquet
 
 
@@ -32,7 +32,7 @@ def save_vocab(path: Path, vocab: pd.DataFrame) -> None:
 
 def load_vocab(path: Path) -> list[str]:
     if not path.is_file():
-        raise NMTError(f"{path} not found: run `dvc repro vocab` first")
+        raise MissingInput(path)
     tokens = pd.read_parquet(path)["token"].tolist()
     if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
         raise NMTError(f"{path} does not start with the specials {', '.join(SPECIALS)}")

@@ -11,16 +11,26 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pad_packed_sequence
 
 from nmt import PAD_ID
 from nmt.config import ModelParams
-from nmt.models.base import Rows, Seq2Seq, gru_step, init_normal_, pack
+from nmt.rnn import gru_step, init_normal_, pack
+from nmt.seq2seq import Rows, Seq2Seq
+
+
+class Params(ModelParams):
+    attn_dim: int = Field(512, ge=1)  # width of the additive attention's hidden layer
+    masked: bool = True  # attend to real source tokens only, not to padding
 
 
 @dataclass
-class EncoderMemory:
+class Annotations:
+    """The encoder states the decoder attends over (the paper's annotations h_j), with
+    what each step needs of them precomputed once per batch."""
+
     outputs: torch.Tensor  # [L, B, 2 * hid_dim], zeros at padded positions
     keys: torch.Tensor  # [L, B, attn_dim], W_h h_j + b
     mask: torch.Tensor | None  # [L, B], True at real tokens; None attends to padding too
@@ -31,8 +41,8 @@ class EncoderMemory:
     context_gate_weight: torch.Tensor  # input-gate columns over the attention context
 
 
-class AttentionSeq2Seq(Seq2Seq):
-    def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
+class AttentionSeq2Seq(Seq2Seq[torch.Tensor, Annotations]):
+    def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         self.emb_dim, self.hid_dim, self.masked = p.emb_dim, p.hid_dim, p.masked
         self.src_embedding = nn.Embedding(src_vocab, p.emb_dim)
@@ -46,9 +56,7 @@ class AttentionSeq2Seq(Seq2Seq):
         self.dropout = nn.Dropout(p.dropout)
         init_normal_(self)
 
-    def encode(
-        self, src: torch.Tensor, src_len: torch.Tensor
-    ) -> tuple[torch.Tensor, EncoderMemory]:
+    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, Annotations]:
         packed, hidden = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         outputs, _ = pad_packed_sequence(packed, total_length=src.shape[0])
         state = torch.tanh(self.bridge(torch.cat([hidden[-2], hidden[-1]], 1)))
@@ -57,7 +65,7 @@ class AttentionSeq2Seq(Seq2Seq):
             [self.emb_dim, 2 * self.hid_dim], 1
         )
         bias = self.decoder.bias_hh_l0
-        return state, EncoderMemory(
+        return state, Annotations(
             outputs=outputs,
             keys=F.linear(outputs, key_weight, self.attention.bias),
             mask=src != PAD_ID if self.masked else None,
@@ -70,13 +78,13 @@ class AttentionSeq2Seq(Seq2Seq):
     def select_state(self, state: torch.Tensor, rows: Rows) -> torch.Tensor:
         return state[rows]
 
-    def select_memory(self, memory: EncoderMemory, rows: Rows) -> EncoderMemory:
+    def select_memory(self, memory: Annotations, rows: Rows) -> Annotations:
         mask = None if memory.mask is None else memory.mask[:, rows]
         return replace(
             memory, outputs=memory.outputs[:, rows], keys=memory.keys[:, rows], mask=mask
         )
 
-    def attend(self, query: torch.Tensor, memory: EncoderMemory) -> torch.Tensor:
+    def attend(self, query: torch.Tensor, memory: Annotations) -> torch.Tensor:
         """Attention weights `[L, B]` over source positions, summing to 1 for each sentence."""
         scores = self.energy(torch.tanh(memory.keys + query)).squeeze(2)
         if memory.mask is not None:
@@ -84,7 +92,7 @@ class AttentionSeq2Seq(Seq2Seq):
         return torch.softmax(scores, dim=0)
 
     def decode(
-        self, tokens: torch.Tensor, state: torch.Tensor, memory: EncoderMemory
+        self, tokens: torch.Tensor, state: torch.Tensor, memory: Annotations
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Step by step, as each step attends from the state the previous step produced; the
         embedding's share of the input gates is computed for the whole run at once."""

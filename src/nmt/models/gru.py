@@ -16,7 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmt.config import ModelParams
-from nmt.models.base import Rows, Seq2Seq, gru_step, init_normal_, pack
+from nmt.rnn import gru_step, init_normal_, pack
+from nmt.seq2seq import Rows, Seq2Seq
+
+
+class Params(ModelParams):
+    pass  # the shared keys are all Cho et al.'s model needs
 
 
 @dataclass
@@ -29,8 +34,8 @@ class Context:
     step_weight: torch.Tensor  # output-layer columns over [embedding; hidden]
 
 
-class GRUSeq2Seq(Seq2Seq):
-    def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
+class GRUSeq2Seq(Seq2Seq[torch.Tensor, Context]):
+    def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         self.emb_dim, self.hid_dim = p.emb_dim, p.hid_dim
         self.src_embedding = nn.Embedding(src_vocab, p.emb_dim)

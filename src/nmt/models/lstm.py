@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from nmt.config import ModelParams
-from nmt.models.base import Rows, Seq2Seq, pack
+from nmt.rnn import pack
+from nmt.seq2seq import Rows, Seq2Seq
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # (hidden, cell), each [n_layers, B, hid_dim]
 
 
-class LSTMSeq2Seq(Seq2Seq):
-    def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
+class Params(ModelParams):
+    n_layers: int = Field(2, ge=1)  # the seed's depth; the paper stacks 4
+    reverse_src: bool = True  # the paper's trick: short dependencies at the sentence start
+
+
+class LSTMSeq2Seq(Seq2Seq[LSTMState, None]):
+    def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         between_layers = p.dropout if p.n_layers > 1 else 0.0
         self.src_embedding = nn.Embedding(src_vocab, p.emb_dim)

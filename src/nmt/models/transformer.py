@@ -15,14 +15,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 from torch import nn
 
 from nmt import PAD_ID, NMTError
-from nmt.config import ModelParams
-from nmt.models.base import Rows, Seq2Seq
+from nmt.config import Invalid, ModelParams
+from nmt.seq2seq import Rows, Seq2Seq
+
+
+class Params(ModelParams):
+    n_layers: int = Field(3, ge=1)
+    heads: int = Field(8, ge=1)
+    ff_dim: int = Field(512, ge=1)
+    positions: Literal["learned", "sinusoidal"] = "learned"
+    max_positions: int = Field(100, ge=1)  # longest sentence, <sos> and <eos> included
+    norm_first: bool = False  # pre-norm; post-norm (the paper's) when false
+    tie_embeddings: bool = False  # the output layer reuses the target embedding
+
+    @model_validator(mode="after")
+    def _widths(self) -> Params:
+        if self.emb_dim != self.hid_dim:
+            raise Invalid(f"equal to hid_dim ({self.hid_dim})", self.emb_dim, "emb_dim")
+        if self.hid_dim % self.heads:
+            raise Invalid(f"a multiple of heads ({self.heads})", self.hid_dim, "hid_dim")
+        return self
 
 
 def sinusoids(positions: int, width: int) -> torch.Tensor:
@@ -114,7 +134,7 @@ class Sublayer(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, p: ModelParams):
+    def __init__(self, p: Params):
         super().__init__()
         self.attention = MultiHeadAttention(p.hid_dim, p.heads, p.dropout)
         self.feed_forward = FeedForward(p.hid_dim, p.ff_dim, p.dropout)
@@ -133,7 +153,7 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, p: ModelParams):
+    def __init__(self, p: Params):
         super().__init__()
         self.self_attention = MultiHeadAttention(p.hid_dim, p.heads, p.dropout)
         self.cross_attention = MultiHeadAttention(p.hid_dim, p.heads, p.dropout)
@@ -168,7 +188,10 @@ class DecoderLayer(nn.Module):
 
 
 @dataclass
-class EncoderMemory:
+class CrossAttentionMemory:
+    """What every decoding step reads of the source: each layer's cross-attention keys and
+    values of the encoder output, and where the source is padding."""
+
     cross: list[tuple[torch.Tensor, torch.Tensor]]  # per decoder layer: keys, values [B,h,S,d]
     mask: torch.Tensor  # [B, 1, 1, S], True at real source tokens
 
@@ -176,10 +199,10 @@ class EncoderMemory:
 DecoderCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [B,h,t,d]
 
 
-class TransformerSeq2Seq(Seq2Seq):
+class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
     teacher_forced_scoring = True
 
-    def __init__(self, src_vocab: int, trg_vocab: int, p: ModelParams):
+    def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         self.width, self.heads, self.max_positions = p.hid_dim, p.heads, p.max_positions
         self.src_embedding = nn.Embedding(src_vocab, p.hid_dim)
@@ -211,14 +234,14 @@ class TransformerSeq2Seq(Seq2Seq):
         if end > self.max_positions:
             raise NMTError(
                 f"a sentence of {end} positions is longer than the Transformer's "
-                f"{self.max_positions} (model.transformer.max_positions)"
+                f"{self.max_positions} (transformer.model.max_positions)"
             )
         where = positions(torch.arange(start, end, device=tokens.device))
         return self.dropout(embedding(tokens) * math.sqrt(self.width) + where)
 
     def encode(
         self, src: torch.Tensor, src_len: torch.Tensor
-    ) -> tuple[DecoderCache, EncoderMemory]:
+    ) -> tuple[DecoderCache, CrossAttentionMemory]:
         src = src.t()
         mask = (src != PAD_ID)[:, None, None, :]
         x = self.embed(src, self.src_embedding, self.src_positions, 0)
@@ -227,17 +250,17 @@ class TransformerSeq2Seq(Seq2Seq):
         x = self.encoder_norm(x)
         cross = [layer.cross_attention.keys_values(x) for layer in self.decoder]
         empty = x.new_zeros(len(src), self.heads, 0, self.width // self.heads)
-        return [(empty, empty)] * len(self.decoder), EncoderMemory(cross, mask)
+        return [(empty, empty)] * len(self.decoder), CrossAttentionMemory(cross, mask)
 
     def select_state(self, state: DecoderCache, rows: Rows) -> DecoderCache:
         return [(keys[rows], values[rows]) for keys, values in state]
 
-    def select_memory(self, memory: EncoderMemory, rows: Rows) -> EncoderMemory:
+    def select_memory(self, memory: CrossAttentionMemory, rows: Rows) -> CrossAttentionMemory:
         cross = [(keys[rows], values[rows]) for keys, values in memory.cross]
         return replace(memory, cross=cross, mask=memory.mask[rows])
 
     def decode(
-        self, tokens: torch.Tensor, state: DecoderCache, memory: EncoderMemory
+        self, tokens: torch.Tensor, state: DecoderCache, memory: CrossAttentionMemory
     ) -> tuple[torch.Tensor, DecoderCache, torch.Tensor | None]:
         """Features of k new positions, each seeing the earlier ones and itself; outside
         training also the last layer's cross-attention weights, averaged over heads."""

@@ -1,0 +1,31 @@
+"""Where the pipeline keeps what each stage makes; dvc.yaml names the same paths."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePath
+
+RAW = Path("data/raw")  # download
+TOKENS = Path("data/tokens")  # tokenize
+VOCAB = Path("data/vocab")  # vocab
+IDS = Path("data/ids")  # numericalize
+MODELS = Path("models")  # train@<arch>
+CHECKPOINTS = Path("checkpoints")  # train@<arch>: resumable state, not an output
+LIVE = Path("dvclive")  # train@<arch>: curves
+TRANSLATIONS = Path("translations")  # evaluate@<arch>
+PLOTS = Path("plots")  # heatmaps@<arch>, curves
+METRICS = Path("metrics")
+LOGS = Path("logs")
+
+_MADE_BY = {RAW: "download", TOKENS: "tokenize", VOCAB: "vocab", IDS: "numericalize"}
+
+
+def model_path(arch: str) -> Path:
+    return MODELS / f"{arch}.pt"
+
+
+def made_by(path: str | PurePath) -> str | None:
+    """The stage whose output `path` is, if any."""
+    path = PurePath(path)
+    if path.parent == MODELS and path.suffix == ".pt":
+        return f"train@{path.stem}"
+    return next((stage for folder, stage in _MADE_BY.items() if folder in path.parents), None)
