@@ -110,7 +110,7 @@ def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
             ("--arch", "transformer", " ".join(["hund"] * 30)),
             b"",
             "error: a sentence of 32 positions is longer than the Transformer's 20 "
-            "(model.transformer.max_positions)\n",
+            "(transformer.model.max_positions)\n",
         ),
     ],
 )
