@@ -77,9 +77,10 @@ def train_step(
 def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
     params = load_params()
     model_params, train = params.model_params(arch), params.train_params(arch)
-    vocabs, _ = load_vocab_pair(VOCAB, params.data.src_lang, params.data.trg_lang)
-    sizes = [len(vocab) for vocab in vocabs]
-    data = ParallelData.load(IDS / "train.parquet", model_params.reverse_src)
+    vocab = params.vocab_of(arch)
+    vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
+    sizes = [len(v) for v in vocabs]
+    data = ParallelData.load(IDS / vocab / "train.parquet", model_params.reverse_src)
     groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed, 0)
     seed_everything(params.seed)
     ours = build_model(arch, model_params, *sizes)

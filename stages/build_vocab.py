@@ -1,20 +1,26 @@
-"""Stage `vocab`: one vocabulary per language from the training split, into data/vocab/."""
+"""Stage `vocab@<name>`: the vocabulary `vocabs.<name>` of params.yaml, from the training
+split, into data/vocab/<name>/: word lists, or SentencePiece models and their pieces."""
 
 import pandas as pd
 
-from nmt.cli import run_stage
+from nmt.cli import run_stage, stage_item
 from nmt.config import load_params
-from nmt.paths import TOKENS, VOCAB
-from nmt.vocab import build_vocab, save_vocab
+from nmt.paths import RAW, TOKENS, VOCAB
+from nmt.vocab import build_pieces, build_words
 
 
 def main() -> None:
     params = load_params()
-    train = pd.read_parquet(TOKENS / "train.parquet")
-    for lang in (params.data.src_lang, params.data.trg_lang):
-        vocab = build_vocab(train[lang], params.vocab.min_freq)
-        save_vocab(VOCAB / f"{lang}.parquet", vocab)
-        print(f"vocab: {lang}: {len(vocab)} tokens (min_freq {params.vocab.min_freq})")
+    name = stage_item(__doc__, "vocab", params.vocabs)
+    spec, langs = params.vocabs[name], (params.data.src_lang, params.data.trg_lang)
+    if spec.kind == "words":
+        train = pd.read_parquet(TOKENS / "train.parquet")
+        sizes = build_words(VOCAB / name, spec, train, langs)
+    else:
+        train_files = {lang: RAW / f"train.{lang}" for lang in langs}
+        sizes = build_pieces(VOCAB / name, spec, train_files, params.seed)
+    for lang, size in sizes.items():
+        print(f"vocab: {name}: {lang}: {size} {spec.kind} tokens")
 
 
 if __name__ == "__main__":

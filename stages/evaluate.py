@@ -1,9 +1,8 @@
-"""Stage `evaluate@<arch>`: test loss, PPL, BLEU and chrF of greedy and beam search on every
-test set into metrics/eval_<arch>.json; the beam translations into translations/<arch>/."""
+"""Stage `evaluate@<arch>`: test loss, PPL, BLEU (cased, lowercased, tokenized) and chrF of
+greedy and beam search on every test set into metrics/eval_<arch>.json; the beam
+translations into translations/<arch>/."""
 
 import math
-
-import pandas as pd
 
 from nmt.batching import ParallelData
 from nmt.cli import run_stage, stage_arch
@@ -11,8 +10,8 @@ from nmt.config import load_params
 from nmt.evaluation import score_translations
 from nmt.io import write_json, write_text
 from nmt.loss import evaluate_loss
-from nmt.paths import IDS, METRICS, RAW, TOKENS, TRANSLATIONS
-from nmt.tokenization import detokenize, read_lines
+from nmt.paths import IDS, METRICS, RAW, TRANSLATIONS
+from nmt.tokenization import read_lines
 from nmt.translate import Translator
 
 
@@ -24,9 +23,10 @@ def main() -> None:
     results: dict[str, dict] = {}
     signatures: dict[str, str] = {}  # how sacreBLEU scored: the same for every test set
     for name in settings.test_sets:
-        data = ParallelData.load(IDS / f"{name}.parquet", translator.params.reverse_src)
+        data = ParallelData.load(
+            IDS / params.vocab_of(arch) / f"{name}.parquet", translator.params.reverse_src
+        )
         references = read_lines(RAW / f"{name}.{trg_lang}")
-        reference_tokens = pd.read_parquet(TOKENS / f"{name}.parquet")[trg_lang].tolist()
         loss = evaluate_loss(translator.model, data, settings.batch_size)
         results[name] = {"loss": loss, "ppl": math.exp(loss)}
         outputs = {}
@@ -38,19 +38,17 @@ def main() -> None:
                 alpha=settings.length_penalty,
                 batch_size=settings.batch_size,
             )
-            outputs[search] = [translator.words(h) for h in found]
+            outputs[search] = [translator.text(h) for h in found]
             results[name][search], signatures = score_translations(
-                outputs[search], references, reference_tokens
+                outputs[search], references, trg_lang
             )
-        write_text(
-            TRANSLATIONS / arch / f"{name}.txt",
-            "".join(detokenize(words) + "\n" for words in outputs["beam"]),
-        )
+        write_text(TRANSLATIONS / arch / f"{name}.txt", "".join(f"{t}\n" for t in outputs["beam"]))
         greedy, beam = results[name]["greedy"], results[name]["beam"]
         print(
             f"evaluate: {arch}: {name}: loss {loss:.3f} (ppl {math.exp(loss):.2f}), "
             f"BLEU greedy {greedy['bleu']:.2f} beam {beam['bleu']:.2f} "
-            f"(tokenized {beam['bleu_tokenized']:.2f}), chrF {beam['chrf']:.2f}"
+            f"(lowercased {beam['bleu_lowercase']:.2f}, tokenized {beam['bleu_tokenized']:.2f}), "
+            f"chrF {beam['chrf']:.2f}"
         )
     write_json(METRICS / f"eval_{arch}.json", {**results, "signatures": signatures})
 

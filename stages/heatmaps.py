@@ -2,11 +2,12 @@
 (greedy translations) into plots/<arch>/<n>.png, for `dvc plots show`. A model without
 attention weights (the LSTM, Cho's GRU) gets an empty folder."""
 
-import pandas as pd
+import itertools
 
 from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
-from nmt.paths import PLOTS, TOKENS
+from nmt.paths import PLOTS, RAW
+from nmt.tokenization import iter_lines
 from nmt.translate import Translator
 
 
@@ -16,14 +17,13 @@ def main() -> None:
     src_lang, settings = params.data.src_lang, params.evaluate
     translator = Translator.of_pipeline(params, arch)
     test_set = settings.test_sets[0]
-    frame = pd.read_parquet(TOKENS / f"{test_set}.parquet")
-    sentences = [list(s) for s in frame[src_lang].head(settings.heatmaps)]
-    found = translator.translate(sentences, 1, settings.max_len, 0.0)
+    lines = list(itertools.islice(iter_lines(RAW / f"{test_set}.{src_lang}"), settings.heatmaps))
+    found = translator.translate(lines, 1, settings.max_len, 0.0)
     out = PLOTS / arch
     out.mkdir(parents=True, exist_ok=True)  # the stage's output, even with nothing to draw
-    drawn = [(s, h) for s, h in zip(sentences, found, strict=True) if h.attention is not None]
-    for number, (sentence, hypothesis) in enumerate(drawn):
-        translator.plot(sentence, hypothesis, out / f"{test_set}_{number}.png")
+    drawn = [(s, h) for s, h in zip(lines, found, strict=True) if h.attention is not None]
+    for number, (line, hypothesis) in enumerate(drawn):
+        translator.plot(line, hypothesis, out / f"{test_set}_{number}.png")
     print(f"heatmaps: {arch}: {len(drawn)} heatmaps in {out}/")
 
 

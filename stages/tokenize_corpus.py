@@ -1,5 +1,6 @@
-"""Stage `tokenize`: spaCy-tokenize and lowercase every split into data/tokens/<split>.parquet,
-streaming, so that memory holds one chunk of sentences whatever the corpus size."""
+"""Stage `tokenize`: spaCy-tokenize every split (cased) into data/tokens/<split>.parquet, for
+word vocabularies and tokenized BLEU; streaming, so that memory holds one chunk of sentences
+whatever the corpus size."""
 
 from nmt.cli import run_stage
 from nmt.config import load_params

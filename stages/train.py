@@ -24,10 +24,11 @@ def main() -> None:
     if train_params.processes > 1 and not under_torchrun():
         sys.exit(relaunch(train_params.processes, sys.argv))
     device, ranks = start_ranks(resolve_device(params.device), train_params.processes)
-    vocabs, hashes = load_vocab_pair(VOCAB, params.data.src_lang, params.data.trg_lang)
-    sizes = (len(vocabs[0]), len(vocabs[1]))
-    train = ParallelData.load(IDS / "train.parquet", model_params.reverse_src)
-    valid = ParallelData.load(IDS / "val.parquet", model_params.reverse_src)
+    vocab = params.vocab_of(arch)
+    vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
+    sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocabs[0].hash, vocabs[1].hash)
+    train = ParallelData.load(IDS / vocab / "train.parquet", model_params.reverse_src)
+    valid = ParallelData.load(IDS / vocab / "val.parquet", model_params.reverse_src)
 
     seed_everything(params.seed)
     model = build_model(arch, model_params, *sizes).to(device)
@@ -71,6 +72,7 @@ def main() -> None:
         model_params,
         sizes,
         hashes,
+        vocab=vocab,
         epoch=summary.kept_epoch,
         valid_loss=summary.kept_valid_loss,
     )

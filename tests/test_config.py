@@ -31,7 +31,11 @@ def test_defaults_are_the_seed_models_trained_briefly(default_params):
     assert not default_params.model_params("gru").reverse_src
     attention = default_params.model_params("attention")
     assert (attention.attn_dim, attention.masked, attention.reverse_src) == (512, True, False)
-    assert default_params.vocab.min_freq == 2 and default_params.batch.size == 128
+    words = default_params.vocabs["words"]
+    assert (words.kind, words.lowercase, words.min_freq) == ("words", True, 2)
+    assert default_params.batch.size == 128
+    for arch in ("lstm", "gru", "attention"):
+        assert default_params.vocab_of(arch) == "words"  # the seed's vocabularies
     for arch in ("lstm", "gru", "attention"):
         train = default_params.train_params(arch)
         assert (train.lr, train.clip, train.teacher_forcing) == (1e-3, 1.0, 0.5)
@@ -74,7 +78,7 @@ def test_dvc_yaml_tracks_every_training_and_shared_model_key():
     assert {p.removeprefix("model.") for p in tracked if p.startswith("model.")} == set(
         raw_params()["model"]
     )
-    assert "${item}" in tracked and stage["foreach"] == "${archs}"
+    assert "${key}" in tracked and stage["foreach"] == "${archs}"
     assert set(raw_params()["train"]) == set(TrainParams.model_fields)
 
 
@@ -96,12 +100,43 @@ def test_arch_section_overrides_shared_value():
             "train.teacher_forcing must be in [0, 1]",
         ),
         (lambda p: p["batch"].update(size=0), "batch.size must be >= 1, got 0"),
-        (lambda p: p["vocab"].update(min_freq=0), "vocab.min_freq must be >= 1, got 0"),
+        (
+            lambda p: p["vocabs"]["words"].update(min_freq=0),
+            "vocabs.words.min_freq must be >= 1, got 0",
+        ),
+        (
+            lambda p: p["vocabs"]["subwords"].update(character_coverage=1.5),
+            "vocabs.subwords.character_coverage must be <= 1, got 1.5",
+        ),
+        (
+            lambda p: p["vocabs"]["subwords"].update(character_coverage=0),
+            "vocabs.subwords.character_coverage must be > 0, got 0",
+        ),
+        (
+            lambda p: p["vocabs"]["subwords"].update(model_type="wordpiece"),
+            "vocabs.subwords.model_type must be one of bpe, unigram, got 'wordpiece'",
+        ),
+        (
+            lambda p: p["vocabs"]["subwords"].update(vocab_size=4),
+            "vocabs.subwords.vocab_size must be >= 8, got 4",
+        ),
+        (
+            lambda p: p["vocabs"]["words"].update(kind="bpe"),
+            "vocabs.words.kind must be one of words, sentencepiece, got 'bpe'",
+        ),
+        (
+            lambda p: p["vocabs"]["words"].update(vocab_size=8000),
+            "unknown key 'vocabs.words.vocab_size' (allowed: kind, lowercase, min_freq)",
+        ),
+        (
+            lambda p: p["archs"].update(gru="bpe"),
+            "archs.gru must be one of vocabs (words, subwords), got 'bpe'",
+        ),
         (lambda p: p["train"].update(epochs="ten"), "train.epochs must be of type int, got 'ten'"),
         (lambda p: p["train"].update(lerning_rate=1), "unknown key 'train.lerning_rate'"),
         (
             lambda p: p.update(transformerx={"model": {"n_layers": 1}}),
-            "unknown key 'transformerx' (allowed: seed, archs, data, vocab, batch, model, "
+            "unknown key 'transformerx' (allowed: seed, archs, data, vocabs, batch, model, "
             "train, evaluate, device, or an architecture: attention, gru, lstm, transformer)",
         ),
         (lambda p: p["gru"]["model"].update(n_layers=2), "unknown key 'gru.model.n_layers'"),
@@ -134,12 +169,13 @@ def test_arch_section_overrides_shared_value():
             lambda p: p["gru"]["model"].update(dropout=1.5),
             "gru.model.dropout must be in [0, 1), got 1.5",
         ),
-        (lambda p: p.update(archs=["lstm", "rnn"]), "archs lists 'rnn', which is not an arch"),
+        (lambda p: p["archs"].update(rnn="words"), "archs names 'rnn', which is not an arch"),
         (
             lambda p: p.pop("gru"),
-            "archs lists 'gru' but there is no 'gru' section (add `gru: {}`)",
+            "archs names 'gru' but there is no 'gru' section (add `gru: {}`)",
         ),
-        (lambda p: p.update(archs=[]), "archs must be a non-empty list, got []"),
+        (lambda p: p.update(archs={}), "archs must be a non-empty mapping, got {}"),
+        (lambda p: p.update(archs=["lstm"]), "archs must be a mapping, got ['lstm']"),
         (lambda p: p.pop("data"), "missing key 'data'"),
         (
             lambda p: p["data"].update(file_name="{split}.gz"),

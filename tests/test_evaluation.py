@@ -1,9 +1,13 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import pytest
 import sacrebleu
 import torch
 
-from nmt.evaluation import score_translations
+from nmt.evaluation import paired_bootstrap, score_translations
 from nmt.plots import plot_attention, plot_curves
 from nmt.tokenization import detokenize, tokenize
 
@@ -12,45 +16,82 @@ REFERENCES = ["A man rides a bike.", "Two dogs play in the snow!", "The dog's ba
 
 def test_detokenize_undoes_the_english_tokenizer():
     for line in [*REFERENCES, "A child (in red) sits: he's 5, and they're $3 away; why?"]:
-        assert detokenize(tokenize([line], "en")[0]) == line.lower()
+        assert detokenize(tokenize([line], "en")[0]) == line
 
 
 def test_identical_translations_score_100():
-    tokens = tokenize(REFERENCES, "en")
-    scores, signatures = score_translations(tokens, REFERENCES, tokens)
-    assert scores == pytest.approx({"bleu": 100.0, "bleu_tokenized": 100.0, "chrf": 100.0})
-    assert "case:lc" in signatures["bleu"] and "tok:13a" in signatures["bleu"]
+    scores, signatures = score_translations(REFERENCES, REFERENCES, "en")
+    assert scores == pytest.approx(
+        {"bleu": 100.0, "bleu_lowercase": 100.0, "bleu_tokenized": 100.0, "chrf": 100.0}
+    )
+    assert "case:mixed" in signatures["bleu"] and "tok:13a" in signatures["bleu"]
+    assert "case:lc" in signatures["bleu_lowercase"]
     assert "tok:none" in signatures["bleu_tokenized"]
-    assert signatures["chrf"].startswith("nrefs:1|case:lc")
+    assert signatures["chrf"].startswith("nrefs:1|case:mixed")
+
+
+def test_case_counts_only_where_it_should():
+    lowered = [line.lower() for line in REFERENCES]
+    scores, _ = score_translations(lowered, REFERENCES, "en")
+    assert scores["bleu"] < 80 and scores["chrf"] < 100
+    assert scores["bleu_lowercase"] == scores["bleu_tokenized"] == pytest.approx(100.0)
 
 
 def test_tokenized_bleu_of_a_hand_computed_case():
-    # n-gram precisions 5/6, 3/5, 2/4, 1/3, no brevity penalty
-    hypothesis = [["the", "cat", "sat", "on", "the", "mat"]]
-    reference = [["the", "cat", "sat", "on", "a", "mat"]]
-    scores, _ = score_translations(hypothesis, ["The cat sat on a mat"], reference)
+    # spaCy splits the final period: n-gram precisions 6/7, 4/6, 2/5, 1/4, no brevity penalty
+    scores, _ = score_translations(["The cat sat on the mat."], ["The cat sat on a mat."], "en")
     assert scores["bleu_tokenized"] == pytest.approx(
-        100 * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25, rel=1e-9
+        100 * (6 / 7 * 4 / 6 * 2 / 5 * 1 / 4) ** 0.25, rel=1e-9
     )
 
 
-def test_sacrebleu_scores_equal_sacrebleus_own_on_detokenized_text():
-    hypotheses = [["a", "man", "rides", "a", "bicycle", "."], ["two", "dogs", "play", "!"]]
+def test_scores_equal_sacrebleus_own():
+    hypotheses = ["A man rides a bicycle.", "two dogs play!"]
     references = REFERENCES[:2]
-    scores, _ = score_translations(hypotheses, references, tokenize(references, "en"))
-    text = ["a man rides a bicycle.", "two dogs play!"]
-    assert scores["bleu"] == pytest.approx(
-        sacrebleu.corpus_bleu(text, [references], lowercase=True).score
+    scores, _ = score_translations(hypotheses, references, "en")
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+    assert scores["bleu_lowercase"] == pytest.approx(
+        sacrebleu.corpus_bleu(hypotheses, [references], lowercase=True).score
     )
-    assert scores["chrf"] == pytest.approx(
-        sacrebleu.corpus_chrf(text, [[r.lower() for r in references]]).score
-    )
-    assert 0 < scores["bleu"] < 100
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references]).score)
+    assert 0 < scores["bleu"] < scores["bleu_lowercase"] < 100
 
 
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="1 hypotheses for 2 references"):
-        score_translations([["a"]], REFERENCES[:2], [["a"], ["b"]])
+        score_translations(["a"], REFERENCES[:2], "en")
+
+
+def test_paired_bootstrap_tells_a_real_difference_from_none():
+    references = [f"A man number {i} rides a red bike in the park." for i in range(200)]
+    good = [r if i % 4 else r.replace("red", "blue") for i, r in enumerate(references)]
+    bad = [r if i % 2 else "A dog." for i, r in enumerate(references)]
+    for c in paired_bootstrap(good, bad, references, "en", samples=200):
+        assert c.system < c.baseline and c.p_value < 0.01, c
+    # (sacreBLEU gives identical systems the smallest p-value: a zero difference is not chance)
+    same = paired_bootstrap(good, list(good), references, "en", samples=200)
+    assert [c.metric for c in same] == ["bleu", "bleu_lowercase", "chrf", "bleu_tokenized"]
+    assert all(c.system == c.baseline for c in same), same
+    # a difference too small for 200 sentences to show: one sentence changed
+    close = [*good[:-1], "A man rides a bike."]
+    assert all(c.p_value > 0.05 for c in paired_bootstrap(good, close, references, "en", 200))
+
+
+def test_compare_command_prints_a_table_and_refuses_unequal_files(tmp_path):
+    for name, lines in (("a", REFERENCES), ("b", ["A man.", "Dogs!", "No."]), ("ref", REFERENCES)):
+        (tmp_path / name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    command = [str(Path(sys.executable).parent / "compare-translations")]
+    result = subprocess.run(
+        [*command, "a", "b", "ref", "--samples", "50"], cwd=tmp_path, capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.decode().splitlines()
+    assert rows[0].split() == ["metric", "baseline", "system", "95%", "CI", "p"]
+    assert rows[1].split()[:2] == ["bleu", "100.00"] and len(rows) == 5
+    (tmp_path / "b").write_text("A man.\n", encoding="utf-8")
+    result = subprocess.run([*command, "a", "b", "ref"], cwd=tmp_path, capture_output=True)
+    assert result.returncode == 1
+    assert result.stderr.decode() == "error: b has 1 lines, the reference 3\n"
 
 
 def test_attention_heatmap_is_a_png(tmp_path):

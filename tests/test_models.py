@@ -309,6 +309,23 @@ def test_transformer_options_change_the_parameter_count(default_params, over, co
     assert build_model("transformer", params, 7853, 5893).n_parameters() == count
 
 
+@pytest.mark.parametrize(
+    ("over", "fewer"),
+    [
+        ({"share_embeddings": True}, 8000 * 256),  # one embedding for both languages
+        ({"share_embeddings": True, "tie_embeddings": True}, 2 * 8000 * 256),  # and the output
+    ],
+)
+def test_shared_embeddings_of_a_joint_vocabulary_are_one_matrix(default_params, over, fewer):
+    params = default_params.model_params("transformer")
+    plain = build_model("transformer", params, 8000, 8000)
+    shared = build_model("transformer", params.model_copy(update=over), 8000, 8000)
+    assert shared.n_parameters() == plain.n_parameters() - fewer
+    assert shared.src_embedding is shared.trg_embedding
+    with pytest.raises(NMTError, match="needs one joint vocabulary, but the source has 7853"):
+        build_model("transformer", params.model_copy(update=over), 7853, 5893)
+
+
 def test_transformer_refuses_sentences_longer_than_its_positions():
     model = tiny("transformer", max_positions=5)
     src, src_len, _ = batch((6, 4, 2))

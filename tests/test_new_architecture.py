@@ -102,7 +102,7 @@ def test_a_new_architecture_is_one_module_and_one_params_section(tmp_path):
     shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "src/nmt/models/toy.py").write_text(TOY_MODULE)  # edit 1 of 2
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["archs"].append("toy")  # edit 2 of 2: the list and the section
+    params["archs"]["toy"] = "words"  # edit 2 of 2: the name (and its vocabulary), the section
     params["toy"] = {"model": {"hid_dim": 32, "layers": 2}, "train": {"epochs": 4, "lr": 0.01}}
     params["batch"]["size"] = 32
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from nmt.checkpoint import load_model
-from nmt.vocab import load_vocab, vocab_hash
+from nmt.vocab import load_vocab_pair
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -26,8 +26,19 @@ TINY = {
     "lstm": {"model": {"n_layers": 2}},
     "attention": {"model": {"attn_dim": 8}},
     "transformer": {
-        "model": {"emb_dim": 16, "hid_dim": 16, "n_layers": 1, "heads": 2, "ff_dim": 32}
+        "model": {
+            "emb_dim": 16,
+            "hid_dim": 16,
+            "n_layers": 1,
+            "heads": 2,
+            "ff_dim": 32,
+            "share_embeddings": True,
+            "tie_embeddings": True,
+            "max_positions": 200,  # test_2018_flickr has a sentence of 125 pieces of 1,000
+        }
     },
+    "archs": {"transformer": "subwords"},  # the others read words
+    "vocabs": {"subwords": {"vocab_size": 1000}},
     "train": {"epochs": 1, "max_batches": 2},
     "evaluate": {
         "test_sets": ["test_2016_flickr", "test_2018_flickr"],
@@ -37,7 +48,9 @@ TINY = {
     },
 }
 ARCHS = tuple(yaml.safe_load((ROOT / "params.yaml").read_text())["archs"])
+VOCABS = tuple(yaml.safe_load((ROOT / "params.yaml").read_text())["vocabs"])
 TEST_SIZES = {"test_2016_flickr": 1000, "test_2018_flickr": 1071}
+SCORES = ("bleu", "bleu_lowercase", "bleu_tokenized", "chrf")
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -80,28 +93,30 @@ def in_child(work):
         os._exit(0)
     os.waitpid(pid, 0)
 
-def stage(name, script, items):
+def stage(name, script, items, per_arch):
     runpy.run_path(script, run_name="imported")
     if not items:
         report(name)
     for item in items:
         def load_architecture(item=item):  # as nmt.models.build_model does at run time
-            importlib.import_module(f"nmt.models.{item}")
+            if per_arch:
+                importlib.import_module(f"nmt.models.{item}")
             report(f"{name}@{item}")
         in_child(load_architecture)
 
-for name, script, items in json.loads(sys.argv[1]):
-    in_child(lambda: stage(name, script, items))
+for name, script, items, per_arch in json.loads(sys.argv[1]):
+    in_child(lambda: stage(name, script, items, per_arch))
 """
 
 
-def dvc_stages() -> list[tuple[str, str, list[str], list[str]]]:
-    """dvc.yaml's stages: name, script, foreach items (none for a single stage), deps."""
+def dvc_stages() -> list[tuple[str, str, list[str], bool, list[str]]]:
+    """dvc.yaml's stages: name, script, foreach items (none for a single stage), whether they
+    are architectures, deps."""
     stages = []
     for name, spec in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        body = spec.get("do", spec)
-        items = list(ARCHS) if spec.get("foreach") == "${archs}" else spec.get("foreach", [])
-        stages.append((name, body["cmd"].split()[1], items, body["deps"]))
+        body, per_arch = spec.get("do", spec), spec.get("foreach") == "${archs}"
+        items = {"${archs}": ARCHS, "${vocabs}": VOCABS}.get(spec.get("foreach"), ())
+        stages.append((name, body["cmd"].split()[1], list(items), per_arch, body["deps"]))
     return stages
 
 
@@ -115,7 +130,7 @@ def test_every_stage_lists_exactly_the_code_it_loads_as_deps():
     everything is up to date; a listed one it does not load reruns the stage for nothing."""
     stages = dvc_stages()
     result = subprocess.run(
-        [sys.executable, "-c", LOADED_CODE, json.dumps([s[:3] for s in stages])],
+        [sys.executable, "-c", LOADED_CODE, json.dumps([s[:4] for s in stages])],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
@@ -123,16 +138,16 @@ def test_every_stage_lists_exactly_the_code_it_loads_as_deps():
         check=True,
     )
     loaded = dict(json.loads(line) for line in result.stdout.splitlines())
-    expected = {f"{n}@{item}" if item else n for n, _, items, _ in stages for item in items or [""]}
+    expected = {f"{s[0]}@{item}" if item else s[0] for s in stages for item in s[2] or [""]}
     assert set(loaded) == expected, result.stderr
     problems = []
-    for name, script, items, deps in stages:
+    for name, script, items, per_arch, deps in stages:
         for item in items or [""]:
             key = f"{name}@{item}" if item else name
-            code = {d.replace("${item}", item) for d in deps if d.endswith(".py")}
+            code = {d.replace("${key}", item) for d in deps if d.endswith(".py")}
             runs = {script} | {str(Path(f).relative_to(ROOT)) for f in loaded[key]}
             problems += [f"{key} loads {f}, not in its deps" for f in sorted(runs - code)]
-            unused = code - runs - (SHARED_BY_SOME_ARCHS if item else set())
+            unused = code - runs - (SHARED_BY_SOME_ARCHS if per_arch else set())
             problems += [f"{key} lists {f} in deps but never loads it" for f in sorted(unused)]
     assert not problems, "\n".join(problems)
     for shared in SHARED_BY_SOME_ARCHS:  # and some architecture does load it
@@ -169,24 +184,30 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
 
 def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     root, env = project
-    every = {"download", "tokenize", "vocab", "numericalize"}
+    data_stages = {"download", "tokenize"}
+    data_stages |= {f"{stage}@{vocab}" for stage in ("vocab", "numericalize") for vocab in VOCABS}
+    every = data_stages | {"curves"}
     every |= {f"{stage}@{arch}" for stage in ("train", "evaluate", "heatmaps") for arch in ARCHS}
-    every |= {"curves"}
     assert stages_run(run(root, env, "dvc", "repro")) == every
 
-    data = json.loads((root / "metrics/data.json").read_text())
-    assert data["vocab_size"] == {"de": 7853, "en": 5893}
-    assert data["splits"]["train"]["pairs"] == 29000
-    assert 0 < data["train_padding_ratio"] < 0.2
-    hashes = tuple(
-        vocab_hash(load_vocab(root / f"data/vocab/{lang}.parquet")) for lang in ("de", "en")
-    )
+    words = json.loads((root / "metrics/data_words.json").read_text())
+    assert words["vocab_size"] == {"de": 7853, "en": 5893}
+    assert words["splits"]["train"]["pairs"] == 29000
+    assert 0 < words["train_padding_ratio"] < 0.2
+    subwords = json.loads((root / "metrics/data_subwords.json").read_text())
+    assert subwords["vocab_size"] == {"de": 1000, "en": 1000}
+    assert subwords["splits"]["train"]["pairs"] == 29000
+    assert subwords["splits"]["test_2016_flickr"]["src_unknown"] == 0  # words: 100s of <unk>
+    assert words["splits"]["test_2016_flickr"]["src_unknown"] > 100
+    params = yaml.safe_load((root / "params.yaml").read_text())
     for arch in ARCHS:
-        model, params, saved = load_model(root / f"models/{arch}.pt", hashes, arch)
+        vocabs = load_vocab_pair(root / "data/vocab" / params["archs"][arch], "de", "en")
+        hashes = (vocabs[0].hash, vocabs[1].hash)
+        model, model_params, saved = load_model(root / f"models/{arch}.pt", hashes, arch)
         metrics = json.loads((root / f"metrics/train_{arch}.json").read_text())
         assert metrics["parameters"] == model.n_parameters()
         assert metrics["epochs"] == saved["epoch"] == 1
-        assert params.hid_dim == saved["model_params"]["hid_dim"] == 16
+        assert model_params.hid_dim == saved["model_params"]["hid_dim"] == 16
         assert torch.isfinite(torch.tensor(metrics["best_valid_loss"]))
         curve = (root / f"dvclive/{arch}/plots/metrics/valid/loss.tsv").read_text().splitlines()
         assert curve[0] == "step\tloss" and len(curve) == 2  # a header and epoch 1
@@ -195,10 +216,24 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         for name, size in TEST_SIZES.items():
             assert set(evaluation[name]) == {"loss", "ppl", "greedy", "beam"}
             for search in ("greedy", "beam"):
-                assert set(evaluation[name][search]) == {"bleu", "bleu_tokenized", "chrf"}
+                assert set(evaluation[name][search]) == set(SCORES)
             assert evaluation[name]["ppl"] == pytest.approx(math.exp(evaluation[name]["loss"]))
             lines = (root / f"translations/{arch}/{name}.txt").read_text().split("\n")
             assert len(lines) == size + 1 and lines[-1] == ""
+    # Shared source and target embeddings, tied to the output layer: one 1000 x 16 matrix.
+    weights = saved["state_dict"]
+    assert weights["src_embedding.weight"].shape == (1000, 16)
+    shared = {weights[f"{n}.weight"].data_ptr() for n in ("src_embedding", "trg_embedding", "out")}
+    assert len(shared) == 1
+    result = subprocess.run(
+        ["translate", "--arch", "transformer", "--beam", "1", "Zwei Mädchen essen Spätzle."],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "<unk>" not in result.stdout and "⁇" not in result.stdout and "▁" not in result.stdout
     heatmaps = sorted((root / "plots/attention").iterdir())
     assert [p.name for p in heatmaps] == ["test_2016_flickr_0.png", "test_2016_flickr_1.png"]
     heatmaps += sorted((root / "plots/transformer").iterdir())
@@ -268,16 +303,20 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert (root / "models/gru.pt").read_bytes() == model
     assert stages_run(run(root, env, "dvc", "repro")) == set()
 
-    out = run(root, env, "dvc", "exp", "run", "-S", "vocab.min_freq=3", "numericalize")
-    assert stages_run(out) == {"vocab", "numericalize"}
-    assert json.loads((root / "metrics/data.json").read_text())["vocab_size"]["de"] < 7853
-    # Every stage that reads the vocabularies or the ids is stale now (curves follows the
-    # train stages); running them all would only repeat what the experiments above showed.
+    args = ("dvc", "exp", "run", "-S", "vocabs.words.min_freq=3", "numericalize@words")
+    assert stages_run(run(root, env, *args)) == {"vocab@words", "numericalize@words"}
+    assert json.loads((root / "metrics/data_words.json").read_text())["vocab_size"]["de"] < 7853
+    # Every stage of an architecture reading words is stale now, and no other (curves follows
+    # the train stages); running them would only repeat what the experiments above showed.
     stale = set(json.loads(run(root, env, "dvc", "status", "--json")))
-    assert stale == every - {"download", "tokenize", "vocab", "numericalize", "curves"}
+    word_archs = [arch for arch in ARCHS if params["archs"][arch] == "words"]
+    assert "transformer" not in word_archs
+    assert stale == {
+        f"{s}@{arch}" for s in ("train", "evaluate", "heatmaps") for arch in word_archs
+    }
 
     diff = run(root, env, "dvc", "metrics", "diff", "--json")
-    assert "metrics/data.json" in json.loads(diff)
+    assert "metrics/data_words.json" in json.loads(diff)
 
 
 def test_speed_benchmark_runs_on_the_pipeline_data(project):

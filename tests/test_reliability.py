@@ -16,10 +16,11 @@ import yaml
 
 from nmt import SPECIALS, NMTError
 from nmt.checkpoint import load_model, save_model
+from nmt.config import WordVocabParams
 from nmt.download import download, read_checksums
 from nmt.io import save_torch
 from nmt.models import architecture, build_model
-from nmt.vocab import save_vocab
+from nmt.vocab import build_words
 from tests.conftest import MULTI30K_CHECKSUMS, random_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,8 @@ PARAMS = {
         "splits": ["train", "val"],
     },
     "batch": {"size": 16},
-    "archs": ["gru", "transformer"],
+    "archs": {"gru": "words", "transformer": "words"},
+    "vocabs": {"words": {"kind": "words", "min_freq": 1}},
     "model": {"emb_dim": 16, "hid_dim": 24, "dropout": 0.1},
     "gru": {},
     "transformer": {"model": {"emb_dim": 24}},
@@ -48,14 +50,15 @@ def tiny_project(root: Path, **train: object) -> Path:
     (root / "stages").symlink_to(ROOT / "stages")
     params = {**PARAMS, "train": {**PARAMS["train"], **train}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    tokens = [*SPECIALS, *(f"w{i}" for i in range(len(SPECIALS), VOCAB))]
-    for lang in ("de", "en"):
-        save_vocab(root / f"data/vocab/{lang}.parquet", pd.DataFrame({"token": tokens}))
-    (root / "data/ids").mkdir(parents=True)
+    words = [f"w{i}" for i in range(len(SPECIALS), VOCAB)]
+    tokens = pd.DataFrame({"de": [words], "en": [words]})
+    spec = WordVocabParams(kind="words", min_freq=1)
+    build_words(root / "data/vocab/words", spec, tokens, ("de", "en"))
+    (root / "data/ids/words").mkdir(parents=True)
     for split, n, seed in (("train", 3000, 1), ("val", 100, 2)):
         data = random_pairs(n, vocab=VOCAB, seed=seed)
         frame = pd.DataFrame({"src": data.src, "trg": data.trg})
-        frame.to_parquet(root / f"data/ids/{split}.parquet")
+        frame.to_parquet(root / f"data/ids/words/{split}.parquet")
     return root
 
 
@@ -154,9 +157,11 @@ def test_bad_params_stop_a_stage_with_one_line_and_write_nothing(tmp_path, chang
 
 def test_missing_data_names_the_stage_to_run(tmp_path):
     root = tiny_project(tmp_path)
-    (root / "data/ids/val.parquet").unlink()
+    (root / "data/ids/words/val.parquet").unlink()
     _, err = train(root).communicate(timeout=120)
-    assert err == "error: data/ids/val.parquet not found: run `dvc repro numericalize` first\n"
+    assert err == (
+        "error: data/ids/words/val.parquet not found: run `dvc repro numericalize@words` first\n"
+    )
 
 
 def test_truncated_download_is_refused_and_nothing_is_left(mirror, tmp_path):

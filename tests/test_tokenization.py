@@ -12,12 +12,12 @@ from nmt.tokenization import iter_pairs, tokenize, tokenized_chunks
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_tokenize_lowercases_after_splitting():
+def test_tokenize_splits_punctuation_and_clitics_and_keeps_case():
     assert tokenize(["Zwei Männer stehen am Herd."], "de") == [
-        ["zwei", "männer", "stehen", "am", "herd", "."]
+        ["Zwei", "Männer", "stehen", "am", "Herd", "."]
     ]
     assert tokenize(["A man's dog, running."], "en") == [
-        ["a", "man", "'s", "dog", ",", "running", "."]
+        ["A", "man", "'s", "dog", ",", "running", "."]
     ]
 
 
@@ -29,8 +29,8 @@ def write_pair(path, de: bytes, en: bytes):
 def test_tokenized_chunks_strip_lines(tmp_path):
     write_pair(tmp_path, "Ein Hund läuft. \nZwei Katzen.\n".encode(), b"A dog runs.\nTwo cats.\n")
     (frame,) = tokenized_chunks(tmp_path, "train", "de", "en")
-    assert frame["de"].tolist() == [["ein", "hund", "läuft", "."], ["zwei", "katzen", "."]]
-    assert frame["en"].tolist() == [["a", "dog", "runs", "."], ["two", "cats", "."]]
+    assert frame["de"].tolist() == [["Ein", "Hund", "läuft", "."], ["Zwei", "Katzen", "."]]
+    assert frame["en"].tolist() == [["A", "dog", "runs", "."], ["Two", "cats", "."]]
 
 
 def test_mismatched_line_counts(tmp_path):
@@ -81,8 +81,9 @@ def test_tokenize_memory_stays_flat_while_streaming(raw_dir, tmp_path):
     [
         ("data/raw/val.de", "download"),
         ("data/tokens/train.parquet", "tokenize"),
-        ("data/vocab/en.parquet", "vocab"),
-        ("data/ids/val.parquet", "numericalize"),
+        ("data/vocab/words/en.parquet", "vocab@words"),
+        ("data/vocab/subwords/tokenizer.json", "vocab@subwords"),
+        ("data/ids/subwords/val.parquet", "numericalize@subwords"),
         ("models/gru.pt", "train@gru"),
         ("elsewhere/gru.pt", None),
     ],

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from nmt.checkpoint import save_model
+from nmt.config import WordVocabParams
 from nmt.models import architecture, build_model
 from nmt.tokenization import tokenize
-from nmt.vocab import build_vocab, save_vocab, vocab_hash
+from nmt.vocab import build_words, load_vocab_pair
 
 GERMAN = ["ein mann fährt fahrrad .", "zwei hunde spielen im schnee .", "ein kind lacht ."]
 ENGLISH = ["a man rides a bike .", "two dogs play in the snow .", "a child laughs ."]
@@ -20,15 +22,13 @@ TRANSLATE = Path(sys.executable).parent / "translate"
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """data/vocab/ and models/<arch>.pt as the pipeline leaves them, tiny."""
+    """data/vocab/words/ and models/<arch>.pt as the pipeline leaves them, tiny."""
     root = tmp_path_factory.mktemp("translate")
-    vocabs = {}
-    for lang, lines in (("de", GERMAN), ("en", ENGLISH)):
-        frame = build_vocab(tokenize(lines, lang), min_freq=1)
-        save_vocab(root / "data/vocab" / f"{lang}.parquet", frame)
-        vocabs[lang] = frame["token"].tolist()
-    sizes = (len(vocabs["de"]), len(vocabs["en"]))
-    hashes = (vocab_hash(vocabs["de"]), vocab_hash(vocabs["en"]))
+    tokens = pd.DataFrame({"de": tokenize(GERMAN, "de"), "en": tokenize(ENGLISH, "en")})
+    spec = WordVocabParams(kind="words", min_freq=1)
+    sizes = tuple(build_words(root / "data/vocab/words", spec, tokens, ("de", "en")).values())
+    vocabs = load_vocab_pair(root / "data/vocab/words", "de", "en")
+    hashes = (vocabs[0].hash, vocabs[1].hash)
     extra = {
         "attention": {"attn_dim": 8},
         "lstm": {"n_layers": 1, "reverse_src": True},
@@ -37,7 +37,8 @@ def workdir(tmp_path_factory) -> Path:
     for arch, own in extra.items():
         params = architecture(arch).Params(emb_dim=8, hid_dim=8, dropout=0.0, **own)
         model = build_model(arch, params, *sizes)
-        save_model(root / "models" / f"{arch}.pt", model, arch, params, sizes, hashes)
+        path = root / "models" / f"{arch}.pt"
+        save_model(path, model, arch, params, sizes, hashes, vocab="words")
     return root
 
 

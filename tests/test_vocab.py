@@ -1,15 +1,29 @@
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, MissingInput
+from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, MissingInput, NMTError
+from nmt.config import SentencePieceParams, WordVocabParams
 from nmt.tokenization import tokenized_chunks
-from nmt.vocab import build_vocab, load_vocab, numericalize, save_vocab, vocab_hash
+from nmt.vocab import (
+    Vocabulary,
+    WordTokenizer,
+    build_pieces,
+    build_words,
+    count_vocab,
+    load_vocab_pair,
+    load_vocabulary,
+)
+
+GERMAN = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee!", "Ein Kind lacht."]
+ENGLISH = ["A man rides a bike.", "Two dogs play in the snow!", "A child laughs."]
 
 
 def test_specials_first_then_frequency_then_alphabet():
     sentences = [["b", "a", "c", "c"], ["a", "b", "d", "c"], ["e"]]
-    vocab = build_vocab(sentences, min_freq=2)
+    vocab = count_vocab(sentences, min_freq=2)
     assert SPECIALS == ("<unk>", "<pad>", "<sos>", "<eos>")
     assert (UNK_ID, PAD_ID, SOS_ID, EOS_ID) == (0, 1, 2, 3)
     assert vocab["token"].tolist() == [*SPECIALS, "c", "a", "b"]  # c:3, then a:2 and b:2 by name
@@ -17,29 +31,119 @@ def test_specials_first_then_frequency_then_alphabet():
 
 
 def test_min_freq_one_keeps_everything():
-    vocab = build_vocab([["x", "y"], ["y"]], min_freq=1)
+    vocab = count_vocab([["x", "y"], ["y"]], min_freq=1)
     assert vocab["token"].tolist()[4:] == ["y", "x"]
 
 
-def test_numericalize_frames_and_maps_unknown():
-    tokens = [*SPECIALS, "a", "b"]
-    ids = numericalize([["a", "zzz", "b"]], tokens)
+def test_ids_frame_and_map_unknown():
+    vocab = Vocabulary([*SPECIALS, "a", "b"], WordTokenizer("en", lowercase=True))
+    ids = vocab.ids([["a", "zzz", "b"]])
     assert ids[0].dtype == np.int32
     assert ids[0].tolist() == [SOS_ID, 4, UNK_ID, 5, EOS_ID]
+    assert vocab.decode(ids[0]) == "a <unk> b"  # the frame is not text
 
 
-def test_save_load_roundtrip_and_hash(tmp_path):
-    vocab = build_vocab([["a", "a"]], min_freq=1)
-    save_vocab(tmp_path / "v.parquet", vocab)
-    tokens = load_vocab(tmp_path / "v.parquet")
-    assert tokens == [*SPECIALS, "a"]
-    assert vocab_hash(tokens) != vocab_hash([*SPECIALS, "b"])
-    with pytest.raises(MissingInput, match=r"missing.parquet not found$"):
-        load_vocab(tmp_path / "missing.parquet")
+def word_vocab(folder, lowercase=True):
+    tokens = pd.DataFrame(
+        {
+            lang: WordTokenizer(lang, False).split(lines)
+            for lang, lines in (("de", GERMAN), ("en", ENGLISH))
+        }
+    )
+    spec = WordVocabParams(kind="words", lowercase=lowercase, min_freq=1)
+    return build_words(folder, spec, tokens, ("de", "en"))
 
 
-def test_classic_vocabulary_sizes_on_real_multi30k(raw_dir):
+def test_word_vocabulary_saved_and_loaded_with_its_tokenizer(tmp_path):
+    sizes = word_vocab(tmp_path)
+    de, en = load_vocab_pair(tmp_path, "de", "en")
+    assert (len(de), len(en)) == (sizes["de"], sizes["en"])
+    assert "fahrrad" in de.tokens and "Fahrrad" not in de.tokens
+    ids = de.encode(["Ein Kind fährt."])[0]
+    assert de.words(ids) == ["<sos>", "ein", "kind", "fährt", ".", "<eos>"]
+    assert en.decode(en.encode(["A dog laughs!"])[0]) == "a <unk> laughs!"
+    assert de.hash != en.hash
+    word_vocab(tmp_path / "cased", lowercase=False)
+    cased = load_vocabulary(tmp_path / "cased", "en")
+    assert cased.decode(cased.encode([ENGLISH[0]])[0]) == ENGLISH[0]
+    with pytest.raises(MissingInput, match=r"tokenizer.json not found$"):
+        load_vocabulary(tmp_path / "missing", "de")
+
+
+def test_classic_vocabulary_sizes_on_real_multi30k(raw_dir, tmp_path):
     train = pd.concat(tokenized_chunks(raw_dir, "train", "de", "en"))
     assert len(train) == 29000
-    assert len(build_vocab(train["de"], min_freq=2)) == 7853
-    assert len(build_vocab(train["en"], min_freq=2)) == 5893
+    spec = WordVocabParams(kind="words", lowercase=True, min_freq=2)
+    assert build_words(tmp_path, spec, train, ("de", "en")) == {"de": 7853, "en": 5893}
+
+
+@pytest.fixture(scope="module")
+def pieces(raw_dir, tmp_path_factory):
+    """A joint 1,000-piece BPE vocabulary trained on the real Multi30k training split."""
+    folder = tmp_path_factory.mktemp("pieces")
+    spec = SentencePieceParams(kind="sentencepiece", vocab_size=1000)
+    files = {lang: raw_dir / f"train.{lang}" for lang in ("de", "en")}
+    sizes = build_pieces(folder, spec, files, seed=1)
+    return folder, spec, files, sizes
+
+
+def round_trips(folder, raw_dir, lang):
+    """Each validation line and what encoding then decoding it gives back."""
+    vocab = load_vocabulary(folder, lang)
+    lines = [line.strip() for line in (raw_dir / f"val.{lang}").read_text("utf-8").splitlines()]
+    ids = vocab.encode(lines)
+    assert sum(int((i == UNK_ID).sum()) for i in ids) == 0
+    return lines, [vocab.decode(i) for i in ids]
+
+
+def test_sentencepiece_round_trip_gives_the_normalized_text_back(pieces, raw_dir):
+    for lang in ("de", "en"):
+        lines, decoded = round_trips(pieces[0], raw_dir, lang)
+        assert decoded == [" ".join(unicodedata.normalize("NFKC", line).split()) for line in lines]
+        if lang == "de":
+            assert decoded != lines  # val.de has a no-break space and double spaces
+
+
+def test_sentencepiece_without_normalization_round_trips_exactly(pieces, raw_dir, tmp_path):
+    _, spec, files, _ = pieces
+    build_pieces(tmp_path, spec.model_copy(update={"normalization": "identity"}), files, 1)
+    for lang in ("de", "en"):
+        lines, decoded = round_trips(tmp_path, raw_dir, lang)
+        assert decoded == lines
+
+
+def test_a_word_never_seen_in_training_is_spelt_by_pieces(pieces):
+    folder, *_ = pieces
+    de, en = load_vocab_pair(folder, "de", "en")
+    assert de.tokens == en.tokens and len(de) == 1000  # joint
+    line = "Zwei Mädchen essen Spätzle in Tübingen."
+    assert "Spätzle" not in pieces[2]["de"].read_text(encoding="utf-8")
+    ids = de.encode([line])[0]
+    assert UNK_ID not in ids.tolist()
+    assert de.decode(ids) == line
+    words = WordTokenizer("de", True).split([line])[0]
+    assert "spätzle" in words  # the word vocabulary of the same text has no such entry
+
+
+def test_sentencepiece_training_is_deterministic_and_per_language_when_asked(pieces, tmp_path):
+    folder, spec, files, sizes = pieces
+    assert sizes == {"de": 1000, "en": 1000}
+    again = tmp_path / "again"
+    build_pieces(again, spec, files, seed=1)
+    assert (again / "de.model").read_bytes() == (folder / "de.model").read_bytes()
+    apart = spec.model_copy(update={"joint": False, "vocab_size": 500, "model_type": "unigram"})
+    build_pieces(tmp_path / "apart", apart, files, seed=1)
+    de, en = load_vocab_pair(tmp_path / "apart", "de", "en")
+    assert len(de) == len(en) == 500 and de.tokens != en.tokens
+    assert "▁Hund" in de.tokens or "▁Hunde" in de.tokens
+
+
+def test_too_many_pieces_for_the_corpus_is_one_clear_line(tmp_path):
+    text = tmp_path / "train.en"
+    text.write_text("a b c\nabc cab\n", encoding="utf-8")
+    spec = SentencePieceParams(kind="sentencepiece", vocab_size=500)
+    with pytest.raises(NMTError) as err:
+        build_pieces(tmp_path / "v", spec, {"en": text}, seed=1)
+    message = str(err.value)
+    assert message.startswith("params.yaml: vocab_size 500 is more pieces than the en training")
+    assert "at most" in message and "\n" not in message

@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from nmt import MissingInput, NMTError
 from nmt.config import available_archs
@@ -52,6 +52,11 @@ def run_stage(main: Callable[[], None], interrupted: str = STAGE_INTERRUPTED) ->
 
 def stage_arch(description: str | None) -> str:
     """The architecture named on a per-architecture stage's command line."""
+    return stage_item(description, "arch", available_archs())
+
+
+def stage_item(description: str | None, what: str, choices: Iterable[str]) -> str:
+    """The item (architecture, vocabulary) a `foreach` stage's command line names."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("arch", choices=available_archs())
-    return parser.parse_args().arch
+    parser.add_argument(what, choices=list(choices))
+    return getattr(parser.parse_args(), what)

@@ -59,7 +59,7 @@ class DataParams(Section):
     splits: Names
     checksums: str = "src/nmt/multi30k_task1.sha256"  # SHA-256 of every file, sha256sum format
     file_name: str = "{split}.{lang}.gz"  # how the corpus names a split's file in a language
-    max_len: int = Field(100, ge=1)  # training pairs with a longer side (in words) are dropped
+    max_len: int = Field(100, ge=1)  # training pairs with a longer side (in tokens) are dropped
 
     @model_validator(mode="after")
     def _patterns(self) -> DataParams:
@@ -70,8 +70,36 @@ class DataParams(Section):
         return self
 
 
-class VocabParams(Section):
+class WordVocabParams(Section):
+    """spaCy's rule-based tokens, each a vocabulary entry if seen `min_freq` times in training:
+    the classic Multi30k vocabularies (lowercased, 7,853 German and 5,893 English words)."""
+
+    kind: Literal["words"]
+    lowercase: bool = True
     min_freq: int = Field(2, ge=1)
+
+
+class SentencePieceParams(Section):
+    """Subword units learnt by SentencePiece from the training split; they spell any word of
+    known characters, and decode back to the exact text."""
+
+    kind: Literal["sentencepiece"]
+    lowercase: bool = False
+    model_type: Literal["bpe", "unigram"] = "bpe"
+    vocab_size: int = Field(8000, ge=8)  # pieces, the 4 specials included
+    joint: bool = True  # one model and vocabulary for both languages; else one per language
+    character_coverage: Annotated[float, Field(gt=0, le=1)] = 1.0  # rarer characters are <unk>
+    # nmt_nfkc: Unicode NFKC and single spaces, in the text read and so in the text written;
+    # identity: every character and space kept, so decoding gives back the exact input
+    normalization: Literal["nmt_nfkc", "identity"] = "nmt_nfkc"
+    input_sentence_size: int = Field(1_000_000, ge=1)  # trained on a sample of this many lines
+
+
+VocabParams = WordVocabParams | SentencePieceParams
+VOCAB_KINDS: dict[str, type[VocabParams]] = {
+    "words": WordVocabParams,
+    "sentencepiece": SentencePieceParams,
+}
 
 
 class BatchParams(Section):
@@ -128,9 +156,10 @@ class Params(Section):
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)  # the extras: archs
 
     seed: int
-    archs: Annotated[Names, Field(min_length=1)]  # what the pipeline trains, in this order
+    # what the pipeline trains, in this order: each architecture and the vocabulary it reads
+    archs: Annotated[dict[str, str], Field(min_length=1)]
     data: DataParams
-    vocab: VocabParams = VocabParams()
+    vocabs: Annotated[dict[str, Any], Field(min_length=1)]  # name: WordVocabParams or ...
     batch: BatchParams = BatchParams()
     model: ModelParams
     train: TrainParams = TrainParams()
@@ -139,6 +168,12 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
+        for arch, vocab in self.archs.items():
+            if vocab not in self.vocabs:
+                raise ParamsError(
+                    f"params.yaml: archs.{arch} must be one of vocabs "
+                    f"({', '.join(self.vocabs)}), got {vocab!r}"
+                )
         for name in self.evaluate.test_sets:
             if name not in self.data.splits:
                 raise ParamsError(
@@ -146,6 +181,10 @@ class Params(Section):
                     f"({', '.join(self.data.splits)}), got {name!r}"
                 )
         return self
+
+    def vocab_of(self, arch: str) -> str:
+        """The name of the vocabulary `arch` reads: its folder in data/vocab/ and data/ids/."""
+        return self.archs[arch]
 
     def section(self, arch: str) -> ArchSection:
         return (self.model_extra or {}).get(arch, ArchSection())
@@ -191,12 +230,11 @@ def _message(error: Any, cls: type[BaseModel], name: Callable[[str], str]) -> st
         return f"params.yaml: missing key '{key}'"
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<="}
     if kind in bounds:
-        limit = next(iter(ctx.values()))
-        rule = f"{bounds[kind]} {limit}"
+        rule = f"{bounds[kind]} {next(iter(ctx.values())):g}"
     elif kind == "literal_error":
         rule = f"one of {_choices(ctx['expected'])}"
     elif kind == "too_short":
-        rule = "a non-empty list"
+        rule = "a non-empty " + ("mapping" if isinstance(value, dict) else "list")
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         rule = "a mapping"
     elif kind in ("tuple_type", "list_type"):
@@ -228,7 +266,7 @@ def parse_params(raw: Any) -> Params:
     for arch in params.archs:
         if arch not in known:
             raise ParamsError(
-                f"params.yaml: archs lists {arch!r}, which is not an architecture "
+                f"params.yaml: archs names {arch!r}, which is not an architecture "
                 f"(known: {', '.join(known)})"
             )
     sections = {}
@@ -243,13 +281,23 @@ def parse_params(raw: Any) -> Params:
     for arch in params.archs:
         if arch not in sections:
             raise ParamsError(
-                f"params.yaml: archs lists {arch!r} but there is no '{arch}' section "
+                f"params.yaml: archs names {arch!r} but there is no '{arch}' section "
                 f"(add `{arch}: {{}}`)"
             )
-    params = params.model_copy(update=sections)
+    vocabs = {name: _vocab(name, spec) for name, spec in params.vocabs.items()}
+    params = params.model_copy(update={**sections, "vocabs": vocabs})
     for arch in sections:  # the training keys need no model module: check them all now
         params.train_params(arch)
     return params
+
+
+def _vocab(name: str, spec: Any) -> VocabParams:
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in VOCAB_KINDS:
+        raise ParamsError(
+            f"params.yaml: vocabs.{name}.kind must be one of {', '.join(VOCAB_KINDS)}, got {kind!r}"
+        )
+    return _build(VOCAB_KINDS[kind], spec, lambda key: f"vocabs.{name}.{key}")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -1,41 +1,147 @@
-"""Scores of translations against references, as published Multi30k numbers are reported.
+"""Scores of translations against references, and whether two systems really differ.
 
-- `bleu`: sacreBLEU on detokenized text against the raw reference file, lowercased (our
-  models write lowercase), with its signature, so it compares with other sacreBLEU scores.
+Every score is computed on detokenized text against the raw reference lines, so word and
+subword models are scored alike:
+
+- `bleu`: sacreBLEU, cased (the standard; a lowercase model loses its capitals here).
+- `bleu_lowercase`: sacreBLEU, lowercased.
+- `chrf`: sacreBLEU's chrF, cased.
 - `bleu_tokenized`: corpus BLEU on the lowercased spaCy tokens of hypothesis and reference,
   the number the classic PyTorch tutorials report (sacreBLEU with tokenize="none").
-- `chrf`: sacreBLEU's chrF on the same text as `bleu`.
+
+`compare` runs sacreBLEU's paired bootstrap resampling (Koehn, 2004) on two systems'
+translations of one test set: the p-value says how often a difference this large would
+appear by chance if the systems were equally good.
 """
 
 from __future__ import annotations
 
-from sacrebleu.metrics import BLEU, CHRF
+import argparse
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
 
-from nmt.tokenization import detokenize
+from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics.base import Metric
+from sacrebleu.significance import PairedTest
+
+from nmt import MissingInput, NMTError
+from nmt.cli import run_stage
+from nmt.tokenization import read_lines, tokenize
+
+
+def metrics() -> dict[str, Metric]:
+    return {
+        "bleu": BLEU(),
+        "bleu_lowercase": BLEU(lowercase=True),
+        "chrf": CHRF(),
+        "bleu_tokenized": BLEU(tokenize="none", force=True),  # tokenized on purpose
+    }
+
+
+def tokenized(lines: list[str], lang: str) -> list[str]:
+    """Lowercased spaCy tokens joined by spaces: the text `bleu_tokenized` scores."""
+    return [" ".join(t.lower() for t in tokens) for tokens in tokenize(lines, lang)]
+
+
+def _check_lengths(hypotheses: list[str], references: list[str]) -> None:
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
 
 
 def score_translations(
-    hypotheses: list[list[str]], references: list[str], reference_tokens: list[list[str]]
+    hypotheses: list[str], references: list[str], lang: str
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Scores and the sacreBLEU signatures that say how each was computed."""
-    if not (len(hypotheses) == len(references) == len(reference_tokens)):
-        raise ValueError(
-            f"{len(hypotheses)} hypotheses for {len(references)} references "
-            f"and {len(reference_tokens)} tokenized references"
-        )
-    text = [detokenize(tokens) for tokens in hypotheses]
-    bleu, chrf = BLEU(lowercase=True), CHRF(lowercase=True)
-    bleu_tokenized = BLEU(tokenize="none", force=True)  # tokenized on purpose: no warning
-    scores = {
-        "bleu": bleu.corpus_score(text, [references]).score,
-        "bleu_tokenized": bleu_tokenized.corpus_score(
-            [" ".join(h) for h in hypotheses], [[" ".join(r) for r in reference_tokens]]
-        ).score,
-        "chrf": chrf.corpus_score(text, [references]).score,
-    }
-    signatures = {
-        "bleu": str(bleu.get_signature()),
-        "bleu_tokenized": str(bleu_tokenized.get_signature()),
-        "chrf": str(chrf.get_signature()),
-    }
+    """Scores of detokenized translations and the sacreBLEU signatures that say how each was
+    computed."""
+    _check_lengths(hypotheses, references)
+    inputs = {"text": (hypotheses, references)}
+    inputs["tokens"] = (tokenized(hypotheses, lang), tokenized(references, lang))
+    scores, signatures = {}, {}
+    for name, metric in metrics().items():
+        system, reference = inputs["tokens" if name == "bleu_tokenized" else "text"]
+        scores[name] = metric.corpus_score(system, [reference]).score
+        signatures[name] = str(metric.get_signature())
     return scores, signatures
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    baseline: float
+    system: float
+    system_ci: float  # half the width of the system's 95% bootstrap confidence interval
+    p_value: float
+
+
+def paired_bootstrap(
+    baseline: list[str],
+    system: list[str],
+    references: list[str],
+    lang: str,
+    samples: int = 1000,
+    seed: int = 12345,
+) -> list[Comparison]:
+    """sacreBLEU's paired bootstrap test of `system` against `baseline`, for every metric."""
+    _check_lengths(baseline, references)
+    _check_lengths(system, references)
+    logging.getLogger("sacrebleu").setLevel(logging.WARNING)  # its progress lines
+    comparisons = []
+    for name, metric in metrics().items():
+        texts = (baseline, system, references)
+        if name == "bleu_tokenized":
+            texts = tuple(tokenized(lines, lang) for lines in texts)
+        with mock.patch.dict(os.environ, {"SACREBLEU_SEED": str(seed)}):  # read only there
+            test = PairedTest(
+                [("baseline", texts[0]), ("system", texts[1])],
+                {name: metric},
+                [texts[2]],
+                test_type="bs",
+                n_samples=samples,
+            )
+        _, results = test()
+        base, other = next(iter(v for k, v in results.items() if k != "System"))
+        comparisons.append(Comparison(name, base.score, other.score, other.ci, other.p_value))
+    return comparisons
+
+
+def read_translations(path: Path) -> list[str]:
+    """A system's output lines; an empty line is an empty translation, not an error."""
+    if not path.is_file():
+        raise MissingInput(path)
+    try:
+        return path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise NMTError(f"{path} is not valid UTF-8") from None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Is one system's translation of a test set better than another's? "
+        "Scores both and runs sacreBLEU's paired bootstrap test."
+    )
+    parser.add_argument("baseline", type=Path, help="translations, one sentence a line")
+    parser.add_argument("system", type=Path, help="translations of the same sentences")
+    parser.add_argument("reference", type=Path, help="reference translations, e.g. data/raw/…")
+    parser.add_argument("--lang", default="en", help="the references' language (tokenizer)")
+    parser.add_argument("--samples", type=int, default=1000, help="bootstrap resamples")
+    args = parser.parse_args()
+    if args.samples < 1:
+        raise NMTError("--samples must be >= 1")
+    baseline, system = read_translations(args.baseline), read_translations(args.system)
+    references = read_lines(args.reference)
+    for lines, path in ((baseline, args.baseline), (system, args.system)):
+        if len(lines) != len(references):
+            raise NMTError(f"{path} has {len(lines)} lines, the reference {len(references)}")
+    print(f"{'metric':<16} {'baseline':>9} {'system':>9} {'95% CI':>8} {'p':>7}")
+    for c in paired_bootstrap(baseline, system, references, args.lang, args.samples):
+        print(
+            f"{c.metric:<16} {c.baseline:9.2f} {c.system:9.2f} {'±' + f'{c.system_ci:.2f}':>8} "
+            f"{c.p_value:7.4f}"
+        )
+
+
+def cli() -> None:
+    run_stage(main, "nothing was written")

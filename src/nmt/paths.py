@@ -6,8 +6,8 @@ from pathlib import Path, PurePath
 
 RAW = Path("data/raw")  # download
 TOKENS = Path("data/tokens")  # tokenize
-VOCAB = Path("data/vocab")  # vocab
-IDS = Path("data/ids")  # numericalize
+VOCAB = Path("data/vocab")  # vocab@<vocabulary>: one folder each
+IDS = Path("data/ids")  # numericalize@<vocabulary>: one folder each
 MODELS = Path("models")  # train@<arch>
 CHECKPOINTS = Path("checkpoints")  # train@<arch>: resumable state, not an output
 LIVE = Path("dvclive")  # train@<arch>: curves
@@ -16,7 +16,8 @@ PLOTS = Path("plots")  # heatmaps@<arch>, curves
 METRICS = Path("metrics")
 LOGS = Path("logs")
 
-_MADE_BY = {RAW: "download", TOKENS: "tokenize", VOCAB: "vocab", IDS: "numericalize"}
+_MADE_BY = {RAW: "download", TOKENS: "tokenize"}
+_MADE_BY_EACH = {VOCAB: "vocab", IDS: "numericalize"}  # stage@<vocabulary name>
 
 
 def model_path(arch: str) -> Path:
@@ -28,4 +29,8 @@ def made_by(path: str | PurePath) -> str | None:
     path = PurePath(path)
     if path.parent == MODELS and path.suffix == ".pt":
         return f"train@{path.stem}"
+    for folder, stage in _MADE_BY_EACH.items():
+        if folder in path.parents:
+            name = path.relative_to(folder).parts[0] if path.parent != folder else None
+            return f"{stage}@{name}" if name else stage
     return next((stage for folder, stage in _MADE_BY.items() if folder in path.parents), None)

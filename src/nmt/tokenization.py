@@ -1,7 +1,7 @@
-"""Read raw parallel text and tokenize it with spaCy's rule-based tokenizers, lowercased.
+"""Read raw parallel text and tokenize it with spaCy's rule-based tokenizers.
 
-`spacy.blank(lang)` needs no model download and reproduces the classic Multi30k vocabularies.
-Tokens are lowercased after tokenization, since spaCy's exceptions are case-sensitive.
+`spacy.blank(lang)` needs no model download and reproduces the classic Multi30k vocabularies
+(lowercased after tokenization, since spaCy's exceptions are case-sensitive).
 """
 
 from __future__ import annotations
@@ -59,16 +59,21 @@ def iter_pairs(
         yield pair
 
 
+def read_pairs(
+    raw_dir: Path, split: str, src_lang: str, trg_lang: str
+) -> tuple[list[str], list[str]]:
+    """A split's source and target lines, checked to align."""
+    pairs = list(iter_pairs(raw_dir, split, src_lang, trg_lang))
+    return [src for src, _ in pairs], [trg for _, trg in pairs]
+
+
 @functools.cache
 def tokenizer(lang: str) -> Tokenizer:
     return spacy.blank(lang).tokenizer
 
 
 def tokenize(lines: Iterable[str], lang: str) -> list[list[str]]:
-    return [
-        [token.text.lower() for token in doc]
-        for doc in tokenizer(lang).pipe(lines, batch_size=1024)
-    ]
+    return [[token.text for token in doc] for doc in tokenizer(lang).pipe(lines, batch_size=1024)]
 
 
 # Where the tokenizer split off punctuation and clitics, join them back (English).

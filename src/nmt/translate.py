@@ -1,6 +1,6 @@
 """A trained model with its vocabularies, and the `translate` command built on it.
 
-translate --arch attention "ein mann fährt fahrrad ."
+translate --arch transformer "Ein Mann fährt Fahrrad."
 cat sentences.de | translate --arch gru --beam 1
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from nmt import EOS_ID, SOS_ID, NMTError
+from nmt import EOS_ID, NMTError
 from nmt.batching import ParallelData
-from nmt.checkpoint import load_model
+from nmt.checkpoint import load_model, read_checkpoint
 from nmt.cli import run_stage
 from nmt.config import ModelParams, Params, available_archs
 from nmt.decoding import Hypothesis, source_data, translate_corpus
@@ -23,8 +23,7 @@ from nmt.paths import VOCAB, model_path
 from nmt.plots import plot_attention
 from nmt.runtime import resolve_device
 from nmt.seq2seq import Seq2Seq
-from nmt.tokenization import detokenize, tokenize
-from nmt.vocab import load_vocab_pair, numericalize
+from nmt.vocab import Vocabulary, load_vocab_pair
 
 
 @dataclass
@@ -32,29 +31,34 @@ class Translator:
     arch: str
     model: Seq2Seq
     params: ModelParams
-    src_vocab: list[str]
-    trg_vocab: list[str]
+    src_vocab: Vocabulary
+    trg_vocab: Vocabulary
 
     @classmethod
     def load(
         cls,
         model_path: Path,
-        vocab_dir: Path,
+        vocab_dir: Path | None,
         src_lang: str,
         trg_lang: str,
         arch: str,
         device: str | torch.device = "cpu",
     ) -> Translator:
-        vocabs, hashes = load_vocab_pair(vocab_dir, src_lang, trg_lang)
-        model, params, _ = load_model(model_path, hashes, arch)
+        """The model in a file and its vocabularies: those in `vocab_dir`, or by default
+        the pipeline's folder of the vocabulary the model was trained on."""
+        saved = read_checkpoint(model_path)
+        vocab_dir = vocab_dir or VOCAB / saved.get("vocab", "")
+        vocabs = load_vocab_pair(vocab_dir, src_lang, trg_lang)
+        hashes = (vocabs[0].hash, vocabs[1].hash)
+        model, params, _ = load_model(model_path, hashes, arch, saved)
         return cls(arch, model.to(device), params, *vocabs)
 
     @classmethod
     def of_pipeline(cls, params: Params, arch: str) -> Translator:
         """The model the pipeline trained for `arch`, on the device params.yaml names."""
-        data = params.data
-        device = resolve_device(params.device)
-        return cls.load(model_path(arch), VOCAB, data.src_lang, data.trg_lang, arch, device)
+        data, device = params.data, resolve_device(params.device)
+        vocab_dir = VOCAB / params.vocab_of(arch)
+        return cls.load(model_path(arch), vocab_dir, data.src_lang, data.trg_lang, arch, device)
 
     def translate_data(
         self, data: ParallelData, beam_size: int, max_len: int, alpha: float, batch_size: int
@@ -70,33 +74,36 @@ class Translator:
 
     def translate(
         self,
-        sentences: list[list[str]],
+        lines: list[str],
         beam_size: int,
         max_len: int,
         alpha: float,
         batch_size: int = 128,
     ) -> list[Hypothesis]:
-        """Hypotheses for tokenized source sentences; unknown words read as <unk>."""
-        data = source_data(numericalize(sentences, self.src_vocab), self.params.reverse_src)
+        """Hypotheses for source sentences, tokenized as the model was trained."""
+        data = source_data(self.src_vocab.encode(lines), self.params.reverse_src)
         return self.translate_data(data, beam_size, max_len, alpha, batch_size)
 
-    def words(self, hypothesis: Hypothesis) -> list[str]:
-        return [self.trg_vocab[i] for i in hypothesis.tokens]
+    def text(self, hypothesis: Hypothesis) -> str:
+        return self.trg_vocab.decode(hypothesis.tokens)
 
-    def source_positions(self, sentence: list[str]) -> list[str]:
-        """The source as the model reads it (framed, perhaps reversed): attention's columns."""
-        words = sentence[::-1] if self.params.reverse_src else sentence
-        return [self.src_vocab[SOS_ID], *words, self.src_vocab[EOS_ID]]
+    def source_positions(self, line: str) -> list[str]:
+        """The source as the model reads it (tokens, framed, perhaps reversed): attention's
+        columns."""
+        ids = self.src_vocab.encode([line])[0].tolist()
+        if self.params.reverse_src:
+            ids[1:-1] = ids[-2:0:-1]
+        return self.src_vocab.words(ids)
 
     def output_positions(self, hypothesis: Hypothesis) -> list[str]:
-        """The output words and the final <eos> if one was written: attention's rows."""
+        """The output tokens and the final <eos> if one was written: attention's rows."""
         steps = len(hypothesis.attention) if hypothesis.attention is not None else 0
-        return [*self.words(hypothesis), self.trg_vocab[EOS_ID]][:steps]
+        return self.trg_vocab.words([*hypothesis.tokens, EOS_ID][:steps])
 
-    def plot(self, sentence: list[str], hypothesis: Hypothesis, path: Path) -> None:
+    def plot(self, line: str, hypothesis: Hypothesis, path: Path) -> None:
         if hypothesis.attention is None:
             raise NMTError(f"a {self.arch!r} model has no attention to show")
-        source = self.source_positions(sentence)
+        source = self.source_positions(line)
         plot_attention(source, self.output_positions(hypothesis), hypothesis.attention, path)
 
 
@@ -118,7 +125,9 @@ def main() -> None:
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
     parser.add_argument("--arch", choices=available_archs(), default="attention")
     parser.add_argument("--model", type=Path, help="checkpoint (default: models/<arch>.pt)")
-    parser.add_argument("--vocab-dir", type=Path, default=VOCAB)
+    parser.add_argument(
+        "--vocab-dir", type=Path, help="default: data/vocab/<the model's vocabulary>"
+    )
     parser.add_argument("--src-lang", default="de")
     parser.add_argument("--trg-lang", default="en")
     parser.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy search")
@@ -131,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.beam < 1 or args.max_len < 1 or args.length_penalty < 0:
         raise NMTError("--beam and --max-len must be >= 1 and --length-penalty >= 0")
-    lines = args.sentences or read_stdin_lines()
+    lines = [line.strip() for line in args.sentences or read_stdin_lines()]
     translator = Translator.load(
         args.model or model_path(args.arch),
         args.vocab_dir,
@@ -140,20 +149,19 @@ def main() -> None:
         args.arch,
         resolve_device(args.device),
     )
-    sentences = tokenize([line.strip() for line in lines], args.src_lang)
-    todo = [i for i, sentence in enumerate(sentences) if sentence]
+    todo = [i for i, line in enumerate(lines) if line]
     found = translator.translate(
-        [sentences[i] for i in todo], args.beam, args.max_len, args.length_penalty
+        [lines[i] for i in todo], args.beam, args.max_len, args.length_penalty
     )
-    output = [""] * len(sentences)  # an empty line translates to an empty line
+    output = [""] * len(lines)  # an empty line translates to an empty line
     for i, hypothesis in zip(todo, found, strict=True):
-        output[i] = detokenize(translator.words(hypothesis))
+        output[i] = translator.text(hypothesis)
     for line in output:
         print(line)
     if args.show_attention:
         if not todo:
             raise NMTError("--show-attention needs a non-empty sentence")
-        translator.plot(sentences[todo[0]], found[0], args.show_attention)
+        translator.plot(lines[todo[0]], found[0], args.show_attention)
 
 
 def cli() -> None:

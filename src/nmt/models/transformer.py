@@ -35,6 +35,7 @@ class Params(ModelParams):
     max_positions: int = Field(100, ge=1)  # longest sentence, <sos> and <eos> included
     norm_first: bool = False  # pre-norm; post-norm (the paper's) when false
     tie_embeddings: bool = False  # the output layer reuses the target embedding
+    share_embeddings: bool = False  # source and target share one embedding (a joint vocabulary)
 
     @model_validator(mode="after")
     def _widths(self) -> Params:
@@ -205,8 +206,15 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
     def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         self.width, self.heads, self.max_positions = p.hid_dim, p.heads, p.max_positions
+        if p.share_embeddings and src_vocab != trg_vocab:
+            raise NMTError(
+                f"transformer.model.share_embeddings needs one joint vocabulary, but the source "
+                f"has {src_vocab} tokens and the target {trg_vocab}"
+            )
         self.src_embedding = nn.Embedding(src_vocab, p.hid_dim)
-        self.trg_embedding = nn.Embedding(trg_vocab, p.hid_dim)
+        self.trg_embedding = (
+            self.src_embedding if p.share_embeddings else nn.Embedding(trg_vocab, p.hid_dim)
+        )
         if p.positions == "learned":
             self.src_positions = nn.Embedding(p.max_positions, p.hid_dim)
             self.trg_positions = nn.Embedding(p.max_positions, p.hid_dim)

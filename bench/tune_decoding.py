@@ -1,0 +1,65 @@
+"""Beam size and length penalty for one trained architecture, chosen on the validation set.
+
+Decodes `val` with the pipeline's model (models/<arch>.pt) for every pair of --beams and
+--alphas and prints the scores of each, best first by the metric --by. Test sets are never
+read, so the choice does not leak into the reported results; put the winner in params.yaml
+(`evaluate.beam_size`, `evaluate.length_penalty`).
+
+    python bench/tune_decoding.py transformer --beams 1 5 10 --alphas 0 0.6 1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+from nmt.batching import ParallelData
+from nmt.config import available_archs, load_params
+from nmt.evaluation import score_translations
+from nmt.io import write_json
+from nmt.paths import IDS, RAW
+from nmt.tokenization import read_lines
+from nmt.translate import Translator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("arch", choices=available_archs())
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5, 10])
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.6, 1.0])
+    parser.add_argument("--by", default="bleu_tokenized", help="the score to rank by")
+    parser.add_argument("--out", type=Path, help="all scores as JSON")
+    args = parser.parse_args()
+    params = load_params()
+    translator = Translator.of_pipeline(params, args.arch)
+    ids = IDS / params.vocab_of(args.arch) / "val.parquet"
+    data = ParallelData.load(ids, translator.params.reverse_src)
+    references = read_lines(RAW / f"val.{params.data.trg_lang}")
+    rows = []
+    for beam, alpha in itertools.product(args.beams, args.alphas):
+        if beam == 1 and alpha != args.alphas[0]:
+            continue  # greedy search has no length penalty
+        found = translator.translate_data(
+            data, beam, params.evaluate.max_len, alpha, params.evaluate.batch_size
+        )
+        scores, _ = score_translations(
+            [translator.text(h) for h in found], references, params.data.trg_lang
+        )
+        rows.append({"beam_size": beam, "length_penalty": alpha, **scores})
+        print(
+            f"beam {beam:>2} alpha {alpha:.2f}: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        )
+    rows.sort(key=lambda row: -row[args.by])
+    best = rows[0]
+    print(
+        f"best on val by {args.by}: beam {best['beam_size']}, length penalty "
+        f"{best['length_penalty']} ({best[args.by]:.2f})"
+    )
+    if args.out:
+        write_json(args.out, {"arch": args.arch, "by": args.by, "val": rows})
+
+
+if __name__ == "__main__":
+    main()
