@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from nmt.checkpoint import load_model
 from nmt.vocab import load_vocab_pair
@@ -64,6 +65,11 @@ def run(project: Path, env: dict, *args: str) -> str:
     result = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
+
+
+def package_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file of a model package, by its path inside the package."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def stages_run(output: str) -> set[str]:
@@ -201,13 +207,13 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert words["splits"]["test_2016_flickr"]["src_unknown"] > 100
     params = yaml.safe_load((root / "params.yaml").read_text())
     for arch in ARCHS:
-        vocabs = load_vocab_pair(root / "data/vocab" / params["archs"][arch], "de", "en")
-        hashes = (vocabs[0].hash, vocabs[1].hash)
-        model, model_params, saved = load_model(root / f"models/{arch}.pt", hashes, arch)
+        pipeline = load_vocab_pair(root / "data/vocab" / params["archs"][arch], "de", "en")
+        model, model_params, vocabs, config = load_model(root / f"models/{arch}", arch)
+        assert [v.tokens for v in vocabs] == [v.tokens for v in pipeline]  # packaged along
         metrics = json.loads((root / f"metrics/train_{arch}.json").read_text())
         assert metrics["parameters"] == model.n_parameters()
-        assert metrics["epochs"] == saved["epoch"] == 1
-        assert model_params.hid_dim == saved["model_params"]["hid_dim"] == 16
+        assert metrics["epochs"] == config["epoch"] == 1
+        assert model_params.hid_dim == config["model_params"]["hid_dim"] == 16
         assert torch.isfinite(torch.tensor(metrics["best_valid_loss"]))
         curve = (root / f"dvclive/{arch}/plots/metrics/valid/loss.tsv").read_text().splitlines()
         assert curve[0] == "step\tloss" and len(curve) == 2  # a header and epoch 1
@@ -221,10 +227,10 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
             lines = (root / f"translations/{arch}/{name}.txt").read_text().split("\n")
             assert len(lines) == size + 1 and lines[-1] == ""
     # Shared source and target embeddings, tied to the output layer: one 1000 x 16 matrix.
-    weights = saved["state_dict"]
-    assert weights["src_embedding.weight"].shape == (1000, 16)
-    shared = {weights[f"{n}.weight"].data_ptr() for n in ("src_embedding", "trg_embedding", "out")}
-    assert len(shared) == 1
+    assert model.src_embedding.weight.shape == (1000, 16)
+    assert model.src_embedding.weight is model.trg_embedding.weight is model.out.weight
+    stored = load_file(root / "models/transformer/model.safetensors")
+    assert len({"src_embedding.weight", "trg_embedding.weight", "out.weight"} & set(stored)) == 1
     result = subprocess.run(
         ["translate", "--arch", "transformer", "--beam", "1", "Zwei Mädchen essen Spätzle."],
         cwd=root,
@@ -251,14 +257,14 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     run(root, env, "git", "commit", "-qm", "tiny results")
     assert stages_run(run(root, env, "dvc", "repro")) == set()
 
-    model = (root / "models/gru.pt").read_bytes()
-    (root / "models/gru.pt").unlink()  # a lost output comes back from the cache
-    run(root, env, "dvc", "checkout", "models/gru.pt")
-    assert (root / "models/gru.pt").read_bytes() == model
+    model = package_bytes(root / "models/gru")
+    shutil.rmtree(root / "models/gru")  # a lost output comes back from the cache
+    run(root, env, "dvc", "checkout", "models/gru")
+    assert package_bytes(root / "models/gru") == model
     assert stages_run(run(root, env, "dvc", "repro")) == set()
-    (root / "models/gru.pt").unlink()  # or is rewritten from the finished run's checkpoint,
+    shutil.rmtree(root / "models/gru")  # or is rewritten from the finished run's checkpoint,
     assert stages_run(run(root, env, "dvc", "repro")) == {"train@gru"}  # byte for byte,
-    assert (root / "models/gru.pt").read_bytes() == model  # so nothing downstream reruns
+    assert package_bytes(root / "models/gru") == model  # so nothing downstream reruns
 
     clone = root.parent / "clone"  # a clean checkout with a populated cache rebuilds nothing
     run(root.parent, env, "git", "clone", "-q", str(root), str(clone))
@@ -297,10 +303,10 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     advice = "`git checkout -- metrics logs && dvc checkout` restores the committed ones"
     assert "gru.model.hid_dim must be >= 1, got -5 (DVC removed train@gru's" in failed.stderr
-    assert advice in failed.stderr and not (root / "models/gru.pt").exists()
+    assert advice in failed.stderr and not (root / "models/gru").exists()
     run(root, env, "git", "checkout", "-q", "--", "params.yaml", "metrics", "logs")
     run(root, env, "dvc", "checkout", "-q")
-    assert (root / "models/gru.pt").read_bytes() == model
+    assert package_bytes(root / "models/gru") == model
     assert stages_run(run(root, env, "dvc", "repro")) == set()
 
     args = ("dvc", "exp", "run", "-S", "vocabs.words.min_freq=3", "numericalize@words")
@@ -354,7 +360,7 @@ def test_two_process_training_and_a_queued_sweep(project):
     assert stages_run(out) == {"train@gru", "evaluate@gru", "heatmaps@gru", "curves"}
     assert out.count("trainable parameters") == 1  # only the main rank prints
     assert json.loads((root / "metrics/train_gru.json").read_text())["epochs"] == 1
-    assert len(torch.load(root / "checkpoints/gru/last.pt", weights_only=False)["torch_rng"]) == 2
+    assert len(torch.load(root / "checkpoints/gru/last.pt", weights_only=True)["torch_rng"]) == 2
 
     run(root, env, "git", "checkout", "-q", "--", ".")
     run(root, env, "dvc", "checkout", "-q")

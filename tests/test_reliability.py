@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from nmt import SPECIALS, NMTError
 from nmt.checkpoint import load_model, save_model
@@ -89,7 +91,7 @@ def test_sigterm_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
     assert running.returncode == 130, err
     assert "interrupted: files written so far are complete" in err
     assert "Traceback" not in err
-    assert not (cut / "models/gru.pt").exists()  # the stage did not finish: no output yet
+    assert not (cut / "models/gru").exists()  # the stage did not finish: no output yet
 
     resumed = train(cut)
     out, err = resumed.communicate(timeout=300)
@@ -97,9 +99,9 @@ def test_sigterm_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
     assert "train: resuming after epoch 1" in out
     for name in ("metrics/train_gru.json", "dvclive/gru/metrics.json"):
         assert (cut / name).read_text() == (whole / name).read_text(), name
-    saved = [torch.load(p / "models/gru.pt", weights_only=False) for p in (whole, cut)]
-    for key, tensor in saved[0]["state_dict"].items():
-        assert torch.equal(tensor, saved[1]["state_dict"][key]), key
+    saved = [load_file(p / "models/gru/model.safetensors") for p in (whole, cut)]
+    for key, tensor in saved[0].items():
+        assert torch.equal(tensor, saved[1][key]), key
 
 
 def test_a_code_change_retrains_from_scratch_and_unchanged_code_resumes(tmp_path):
@@ -111,7 +113,7 @@ def test_a_code_change_retrains_from_scratch_and_unchanged_code_resumes(tmp_path
         done = train(root, env=env)
         out, err = done.communicate(timeout=300)
         assert done.returncode == 0, err
-        return out, (root / "models/gru.pt").read_bytes()
+        return out, (root / "models/gru/model.safetensors").read_bytes()
 
     _, first = run()
     out, again = run()
@@ -176,20 +178,67 @@ def test_truncated_download_is_refused_and_nothing_is_left(mirror, tmp_path):
     assert not (tmp_path / "raw").exists() or list((tmp_path / "raw").iterdir()) == []
 
 
-def test_checkpoints_of_other_vocabularies_or_architectures_are_refused(tmp_path):
+def package(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    """A tiny GRU saved as a model package, with its word vocabulary."""
+    tiny = tiny_project(tmp_path / "project")
     params = architecture("gru").Params(emb_dim=8, hid_dim=8, dropout=0.0)
-    path = tmp_path / "gru.pt"
-    model = build_model("gru", params, 30, 20)
-    save_model(path, model, "gru", params, (30, 20), ("de-hash", "en-hash"))
-    model, loaded, saved = load_model(path, ("de-hash", "en-hash"), "gru")
-    assert saved["vocab_sizes"] == (30, 20) and not model.training and loaded == params
-    with pytest.raises(NMTError, match=r"gru.pt was trained with other vocabularies"):
-        load_model(path, ("de-hash", "other"), "gru")
+    model = build_model("gru", params, VOCAB, VOCAB)
+    folder = tmp_path / "gru"
+    save_model(folder, model, "gru", params, tiny / "data/vocab/words", ("de", "en"), epoch=3)
+    return folder, model
+
+
+def test_a_model_package_loads_alone_and_refuses_what_is_not_its_own(tmp_path):
+    folder, model = package(tmp_path)
+    shutil.rmtree(tmp_path / "project")  # nothing outside the package is needed
+    loaded, _, (de, en), config = load_model(folder, "gru")
+    assert config["epoch"] == 3 and not loaded.training and len(de) == len(en) == VOCAB
+    pairs = zip(model.parameters(), loaded.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "vocab"]
     with pytest.raises(NMTError, match="holds a 'gru' model, not 'lstm'"):
-        load_model(path, ("de-hash", "en-hash"), "lstm")
-    path.write_bytes(b"not a checkpoint")
-    with pytest.raises(NMTError, match="is not a model checkpoint of this project"):
-        load_model(path, ("de-hash", "en-hash"), "gru")
+        load_model(folder, "lstm")
+
+    words = folder / "vocab/en.parquet"
+    tokens = pd.read_parquet(words)
+    pd.concat([tokens[:4], tokens[4:][::-1]]).to_parquet(words)  # the same words, other ids
+    with pytest.raises(NMTError, match=r"is not the vocabulary .* was trained with"):
+        load_model(folder)
+    tokens.to_parquet(words)
+
+    weights = folder / "model.safetensors"
+    weights.write_bytes(pickle.dumps({"state_dict": dict(model.state_dict())}))
+    with pytest.raises(NMTError, match=r"model.safetensors is not safetensors weights"):
+        load_model(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(NMTError, match="is not a model package of this project"):
+        load_model(folder)
+
+
+class Payload:
+    """What a tampered checkpoint could carry: unpickling it runs a command."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_training_checkpoint_with_code_in_it_is_refused_not_run(tmp_path):
+    root = tiny_project(tmp_path, epochs=1)
+    done = train(root)
+    done.communicate(timeout=300)
+    assert done.returncode == 0
+    marker = tmp_path / "ran"
+    last = root / "checkpoints/gru/last.pt"
+    state = torch.load(last, weights_only=True)
+    torch.save({**state, "history": Payload(marker)}, last)
+    rerun = train(root)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 1 and not marker.exists()
+    assert err.startswith("error: checkpoints/gru/last.pt holds more than tensors and plain")
+    assert err.endswith("delete checkpoints/gru to train afresh\n") and err.count("\n") == 1
 
 
 def test_saved_files_are_byte_identical_for_identical_objects(tmp_path):

@@ -85,8 +85,9 @@ def test_tokenize_memory_stays_flat_while_streaming(raw_dir, tmp_path):
         ("data/vocab/words/en.parquet", "vocab@words"),
         ("data/vocab/subwords/tokenizer.json", "vocab@subwords"),
         ("data/ids/subwords/val.parquet", "numericalize@subwords"),
-        ("models/gru.pt", "train@gru"),
-        ("elsewhere/gru.pt", None),
+        ("models/gru/model.safetensors", "train@gru"),
+        ("models/transformer", "train@transformer"),
+        ("elsewhere/gru/config.json", None),
     ],
 )
 def test_a_missing_pipeline_file_names_the_stage_that_makes_it(path, stage):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from nmt.checkpoint import save_model
 from nmt.config import WordVocabParams
 from nmt.models import architecture, build_model
 from nmt.tokenization import tokenize
-from nmt.vocab import build_words, load_vocab_pair
+from nmt.vocab import build_words
 
 GERMAN = ["ein mann fährt fahrrad .", "zwei hunde spielen im schnee .", "ein kind lacht ."]
 ENGLISH = ["a man rides a bike .", "two dogs play in the snow .", "a child laughs ."]
@@ -22,13 +23,11 @@ TRANSLATE = Path(sys.executable).parent / "translate"
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """data/vocab/words/ and models/<arch>.pt as the pipeline leaves them, tiny."""
+    """data/vocab/words/ and models/<arch>/ as the pipeline leaves them, tiny."""
     root = tmp_path_factory.mktemp("translate")
     tokens = pd.DataFrame({"de": tokenize(GERMAN, "de"), "en": tokenize(ENGLISH, "en")})
     spec = WordVocabParams(kind="words", min_freq=1)
     sizes = tuple(build_words(root / "data/vocab/words", spec, tokens, ("de", "en")).values())
-    vocabs = load_vocab_pair(root / "data/vocab/words", "de", "en")
-    hashes = (vocabs[0].hash, vocabs[1].hash)
     extra = {
         "attention": {"attn_dim": 8},
         "lstm": {"n_layers": 1, "reverse_src": True},
@@ -37,8 +36,8 @@ def workdir(tmp_path_factory) -> Path:
     for arch, own in extra.items():
         params = architecture(arch).Params(emb_dim=8, hid_dim=8, dropout=0.0, **own)
         model = build_model(arch, params, *sizes)
-        path = root / "models" / f"{arch}.pt"
-        save_model(path, model, arch, params, sizes, hashes, vocab="words")
+        vocab = root / "data/vocab/words"
+        save_model(root / "models" / arch, model, arch, params, vocab, ("de", "en"))
     return root
 
 
@@ -104,7 +103,7 @@ def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
         (
             ("--arch", "gru", "hallo"),
             b"",
-            "error: models/gru.pt not found: run `dvc repro train@gru` first\n",
+            "error: models/gru/config.json not found: run `dvc repro train@gru` first\n",
         ),
         (("--beam", "0", "hallo"), b"", "error: --beam and --max-len must be >= 1 and "),
         (
@@ -121,3 +120,21 @@ def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message)
     assert result.stderr.decode().startswith(message)
     assert result.stderr.decode().count("\n") == 1
     assert result.stdout == b""
+
+
+def test_a_copied_model_package_translates_anywhere(workdir, tmp_path):
+    shutil.copytree(workdir / "models/transformer", tmp_path / "shared model")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [str(TRANSLATE), "--model", "../shared model", "--max-len", "6"],
+        cwd=elsewhere,
+        input=f"{GERMAN[0]}\n{GERMAN[1]}\n".encode(),
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    at_home = translate(
+        workdir, "--arch", "transformer", stdin=f"{GERMAN[0]}\n{GERMAN[1]}\n".encode()
+    )
+    assert result.stdout == at_home.stdout and result.stdout.count(b"\n") == 2

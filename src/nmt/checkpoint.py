@@ -1,72 +1,99 @@
-"""The trained-model file: weights plus everything needed to rebuild the model and check that
-it is used with the vocabularies it was trained on."""
+"""The trained-model package: a folder that translates on its own, and loads without running
+any code it carries.
+
+models/<arch>/
+    model.safetensors   the weights (safetensors: tensors only, no pickle)
+    config.json         the architecture, its params, and what training reported
+    vocab/              the vocabulary folder the model was trained with (tokenizer included)
+
+`translate --model models/<arch>` needs nothing else, from any directory.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model as load_weights
+from safetensors.torch import save_model as save_weights
 
 from nmt import MissingInput, NMTError
 from nmt.config import ModelParams
-from nmt.io import save_torch
+from nmt.io import atomic_folder, write_json
 from nmt.models import architecture, build_model
 from nmt.seq2seq import Seq2Seq
+from nmt.vocab import Vocabulary, load_vocab_pair
+
+FORMAT = "nmt-model/1"
+WEIGHTS, CONFIG, VOCAB_DIR = "model.safetensors", "config.json", "vocab"
 
 
 def save_model(
-    path: Path,
+    folder: Path,
     model: Seq2Seq,
     arch: str,
     params: ModelParams,
-    vocab_sizes: tuple[int, int],
-    vocab_hashes: tuple[str, str],
+    vocab_dir: Path,
+    langs: tuple[str, str],
     **info: Any,
 ) -> None:
-    save_torch(
-        path,
-        {
-            "arch": arch,
-            "model_params": params.model_dump(),
-            "vocab_sizes": vocab_sizes,
-            "vocab_hashes": vocab_hashes,
-            "state_dict": model.state_dict(),
-            **info,
-        },
-    )
+    """Write the package atomically: a reader sees the old folder or the new one, whole."""
+    src_vocab, trg_vocab = load_vocab_pair(vocab_dir, *langs)
+    config = {
+        "format": FORMAT,
+        "arch": arch,
+        "model_params": params.model_dump(),
+        "langs": list(langs),
+        "vocab_sizes": [len(src_vocab), len(trg_vocab)],
+        "vocab_hashes": [src_vocab.hash, trg_vocab.hash],
+        **info,
+    }
+    with atomic_folder(folder) as tmp:
+        save_weights(model, str(tmp / WEIGHTS))
+        write_json(tmp / CONFIG, config)
+        shutil.copytree(vocab_dir, tmp / VOCAB_DIR)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A model file's contents, checked to be one of this project's."""
+def read_config(folder: Path) -> dict[str, Any]:
+    """A package's config, checked to be one of this project's."""
+    path = folder / CONFIG
     if not path.is_file():
         raise MissingInput(path)
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        architecture(saved["arch"]).Params.model_validate(saved["model_params"])
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if config.get("format") != FORMAT:
+            raise ValueError(f"format {config.get('format')!r}, expected {FORMAT!r}")
+        architecture(config["arch"]).Params.model_validate(config["model_params"])
     except Exception as err:  # any unreadable file gets the same one-line answer
         raise NMTError(
-            f"{path} is not a model checkpoint of this project, or one from an older version "
+            f"{folder} is not a model package of this project, or one from another version "
             f"of it ({type(err).__name__}: {err})"
         ) from None
-    return saved
+    return config
 
 
 def load_model(
-    path: Path,
-    vocab_hashes: tuple[str, str],
-    arch: str | None = None,
-    saved: dict[str, Any] | None = None,
-) -> tuple[Seq2Seq, ModelParams, dict[str, Any]]:
-    """The model in eval mode, its params and its file's info (`saved`, if already read);
-    refuses a file made for other vocabularies."""
-    saved = saved if saved is not None else read_checkpoint(path)
-    if arch is not None and saved["arch"] != arch:
-        raise NMTError(f"{path} holds a {saved['arch']!r} model, not {arch!r}")
-    if tuple(saved["vocab_hashes"]) != tuple(vocab_hashes):
-        raise MissingInput(path, "was trained with other vocabularies than those given")
-    params = architecture(saved["arch"]).Params.model_validate(saved["model_params"])
-    model = build_model(saved["arch"], params, *saved["vocab_sizes"])
-    model.load_state_dict(saved["state_dict"])
+    folder: Path, arch: str | None = None
+) -> tuple[Seq2Seq, ModelParams, tuple[Vocabulary, Vocabulary], dict[str, Any]]:
+    """The model in eval mode, its params, its vocabularies and its config."""
+    config = read_config(folder)
+    if arch is not None and config["arch"] != arch:
+        raise NMTError(f"{folder} holds a {config['arch']!r} model, not {arch!r}")
+    vocabs = load_vocab_pair(folder / VOCAB_DIR, *config["langs"])
+    if [v.hash for v in vocabs] != config["vocab_hashes"]:
+        raise NMTError(f"{folder / VOCAB_DIR} is not the vocabulary {folder} was trained with")
+    params = architecture(config["arch"]).Params.model_validate(config["model_params"])
+    model = build_model(config["arch"], params, *config["vocab_sizes"])
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise MissingInput(weights)
+    try:
+        load_weights(model, str(weights))
+    except (SafetensorError, RuntimeError) as err:
+        problem = str(err).splitlines()[0]
+        raise NMTError(f"{weights} is not safetensors weights of this model ({problem})") from None
     model.eval()
-    return model, params, saved
+    return model, params, vocabs, config

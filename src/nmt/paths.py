@@ -8,7 +8,7 @@ RAW = Path("data/raw")  # download
 TOKENS = Path("data/tokens")  # tokenize
 VOCAB = Path("data/vocab")  # vocab@<vocabulary>: one folder each
 IDS = Path("data/ids")  # numericalize@<vocabulary>: one folder each
-MODELS = Path("models")  # train@<arch>
+MODELS = Path("models")  # train@<arch>: one package folder each
 CHECKPOINTS = Path("checkpoints")  # train@<arch>: resumable state, not an output
 LIVE = Path("dvclive")  # train@<arch>: curves
 TRANSLATIONS = Path("translations")  # evaluate@<arch>
@@ -21,14 +21,15 @@ _MADE_BY_EACH = {VOCAB: "vocab", IDS: "numericalize"}  # stage@<vocabulary name>
 
 
 def model_path(arch: str) -> Path:
-    return MODELS / f"{arch}.pt"
+    """The model package folder of an architecture (`nmt.checkpoint`)."""
+    return MODELS / arch
 
 
 def made_by(path: str | PurePath) -> str | None:
     """The stage whose output `path` is, if any."""
     path = PurePath(path)
-    if path.parent == MODELS and path.suffix == ".pt":
-        return f"train@{path.stem}"
+    if MODELS in path.parents:
+        return f"train@{path.relative_to(MODELS).parts[0]}"
     for folder, stage in _MADE_BY_EACH.items():
         if folder in path.parents:
             name = path.relative_to(folder).parts[0] if path.parent != folder else None

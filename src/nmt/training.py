@@ -19,6 +19,7 @@ import hashlib
 import logging
 import math
 import os
+import pickle
 import random
 import sys
 import time
@@ -144,9 +145,18 @@ class RunFiles:
             save_torch(self.last, {**state, "torch_rng": dropout_rngs})
 
     def read_last(self) -> dict[str, Any] | None:
+        """The state of the last finished epoch. Tensors and plain values only: a file that
+        holds anything else (pickled code) is refused, never run."""
         if not self.last.is_file() or not self.best.is_file():
             return None
-        return torch.load(self.last, map_location="cpu", weights_only=False)
+        try:
+            return torch.load(self.last, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            problem = str(err).splitlines()[0]
+            raise NMTError(
+                f"{self.last} holds more than tensors and plain values ({problem}); "
+                f"delete {self.folder} to train afresh"
+            ) from None
 
     def end_epoch(self, number: int, weights: Weights, best: bool) -> None:
         """Keep what an epoch leaves for the final model (main rank only)."""

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from nmt import EOS_ID, NMTError
+from nmt import EOS_ID, MissingInput, NMTError
 from nmt.batching import ParallelData
-from nmt.checkpoint import load_model, read_checkpoint
+from nmt.checkpoint import load_model
 from nmt.cli import run_stage
 from nmt.config import ModelParams, Params, available_archs
 from nmt.decoding import Hypothesis, source_data, translate_corpus
@@ -36,29 +36,26 @@ class Translator:
 
     @classmethod
     def load(
-        cls,
-        model_path: Path,
-        vocab_dir: Path | None,
-        src_lang: str,
-        trg_lang: str,
-        arch: str,
-        device: str | torch.device = "cpu",
+        cls, package: Path, arch: str | None = None, device: str | torch.device = "cpu"
     ) -> Translator:
-        """The model in a file and its vocabularies: those in `vocab_dir`, or by default
-        the pipeline's folder of the vocabulary the model was trained on."""
-        saved = read_checkpoint(model_path)
-        vocab_dir = vocab_dir or VOCAB / saved.get("vocab", "")
-        vocabs = load_vocab_pair(vocab_dir, src_lang, trg_lang)
-        hashes = (vocabs[0].hash, vocabs[1].hash)
-        model, params, _ = load_model(model_path, hashes, arch, saved)
-        return cls(arch, model.to(device), params, *vocabs)
+        """The model package in `package` (models/<arch>/): weights, params, vocabularies."""
+        model, params, (src_vocab, trg_vocab), config = load_model(package, arch)
+        return cls(config["arch"], model.to(device), params, src_vocab, trg_vocab)
 
     @classmethod
     def of_pipeline(cls, params: Params, arch: str) -> Translator:
-        """The model the pipeline trained for `arch`, on the device params.yaml names."""
-        data, device = params.data, resolve_device(params.device)
+        """The model the pipeline trained for `arch`, on the device params.yaml names, checked
+        to read the vocabulary the pipeline's ids are made of."""
+        package = model_path(arch)
+        translator = cls.load(package, arch, resolve_device(params.device))
         vocab_dir = VOCAB / params.vocab_of(arch)
-        return cls.load(model_path(arch), vocab_dir, data.src_lang, data.trg_lang, arch, device)
+        pipeline = load_vocab_pair(vocab_dir, params.data.src_lang, params.data.trg_lang)
+        if (pipeline[0].hash, pipeline[1].hash) != (
+            translator.src_vocab.hash,
+            translator.trg_vocab.hash,
+        ):
+            raise MissingInput(package, f"was trained with other vocabularies than {vocab_dir}")
+        return translator
 
     def translate_data(
         self, data: ParallelData, beam_size: int, max_len: int, alpha: float, batch_size: int
@@ -124,12 +121,9 @@ def main() -> None:
     )
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
     parser.add_argument("--arch", choices=available_archs(), default="attention")
-    parser.add_argument("--model", type=Path, help="checkpoint (default: models/<arch>.pt)")
     parser.add_argument(
-        "--vocab-dir", type=Path, help="default: data/vocab/<the model's vocabulary>"
+        "--model", type=Path, help="a model package folder (default: models/<arch>)"
     )
-    parser.add_argument("--src-lang", default="de")
-    parser.add_argument("--trg-lang", default="en")
     parser.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy search")
     parser.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha")
     parser.add_argument("--max-len", type=int, default=100, help="output tokens at most")
@@ -143,10 +137,7 @@ def main() -> None:
     lines = [line.strip() for line in args.sentences or read_stdin_lines()]
     translator = Translator.load(
         args.model or model_path(args.arch),
-        args.vocab_dir,
-        args.src_lang,
-        args.trg_lang,
-        args.arch,
+        None if args.model else args.arch,
         resolve_device(args.device),
     )
     todo = [i for i, line in enumerate(lines) if line]
