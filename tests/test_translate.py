@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import select
 import shutil
 import subprocess
 import sys
@@ -105,7 +107,8 @@ def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
             b"",
             "error: models/gru/config.json not found: run `dvc repro train@gru` first\n",
         ),
-        (("--beam", "0", "hallo"), b"", "error: --beam and --max-len must be >= 1 and "),
+        (("--beam", "0", "hallo"), b"", "error: --beam, --max-len and --batch-size must be >= 1"),
+        (("--device", "tpu", "hallo"), b"", "error: --device must be auto, cpu, or cuda[:N]"),
         (
             ("--arch", "transformer", " ".join(["hund"] * 30)),
             b"",
@@ -138,3 +141,49 @@ def test_a_copied_model_package_translates_anywhere(workdir, tmp_path):
         workdir, "--arch", "transformer", stdin=f"{GERMAN[0]}\n{GERMAN[1]}\n".encode()
     )
     assert result.stdout == at_home.stdout and result.stdout.count(b"\n") == 2
+
+
+def test_streams_a_translation_before_the_input_ends(workdir):
+    process = subprocess.Popen(
+        [str(TRANSLATE), "--max-len", "6"],
+        cwd=workdir,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdin.write(f"{GERMAN[0]}\n".encode())
+    process.stdin.flush()
+    ready, _, _ = select.select([process.stdout], [], [], 60)  # stdin is still open
+    if not ready:
+        process.kill()
+    assert ready, "no translation printed before the input ended"
+    first = process.stdout.readline()
+    process.stdin.write(f"{GERMAN[1]}\n".encode())
+    process.stdin.close()
+    rest = process.stdout.read()
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    assert first.endswith(b"\n") and rest.count(b"\n") == 1
+
+
+def test_files_in_and_out_and_jsonl(workdir, tmp_path):
+    source = tmp_path / "in.de"
+    source.write_text(f"{GERMAN[0]}\n\n{GERMAN[2]}\n", encoding="utf-8")
+    result = translate(
+        workdir,
+        "-i",
+        str(source),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+        "--output-format",
+        "jsonl",
+        "--batch-size",
+        "1",
+    )
+    assert result.returncode == 0 and result.stdout == b"", result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [row["source"] for row in rows] == [GERMAN[0], "", GERMAN[2]]
+    assert rows[1] == {"source": "", "translation": "", "score": None}
+    assert all(row["score"] <= 0 for row in (rows[0], rows[2]))
+    text = translate(workdir, "-i", str(source))
+    assert text.stdout.decode().splitlines() == [row["translation"] for row in rows]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.de", "out.jsonl"]

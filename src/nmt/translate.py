@@ -7,7 +7,12 @@ cat sentences.de | translate --arch gru --beam 1
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import select
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from nmt.checkpoint import load_model
 from nmt.cli import run_stage
 from nmt.config import ModelParams, Params, available_archs
 from nmt.decoding import Hypothesis, source_data, translate_corpus
+from nmt.io import atomic_path
 from nmt.paths import VOCAB, model_path
 from nmt.plots import plot_attention
 from nmt.runtime import resolve_device
@@ -104,55 +110,133 @@ class Translator:
         plot_attention(source, self.output_positions(hypothesis), hypothesis.attention, path)
 
 
-def read_stdin_lines() -> list[str]:
-    payload = sys.stdin.buffer.read()
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = payload[: err.start].count(b"\n") + 1
-        raise NMTError(f"standard input line {line} is not valid UTF-8") from None
-    return text.splitlines()
+class LineReader:
+    """Lines of a file descriptor as they arrive: `batches` yields what is ready, up to `size`
+    lines, without waiting for more, so a translation is printed while input still comes."""
+
+    def __init__(self, fd: int, name: str):
+        self.fd, self.name, self.pending, self.number = fd, name, b"", 0
+
+    def _waiting(self) -> bool:
+        return b"\n" in self.pending or bool(select.select([self.fd], [], [], 0)[0])
+
+    def _line(self) -> str | None:
+        while b"\n" not in self.pending:
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                break
+            self.pending += chunk
+        if not self.pending:
+            return None
+        raw, _, self.pending = self.pending.partition(b"\n")
+        self.number += 1
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NMTError(f"{self.name} line {self.number} is not valid UTF-8") from None
+
+    def batches(self, size: int) -> Iterator[list[str]]:
+        batch: list[str] = []
+        while (line := self._line()) is not None:
+            batch.append(line)
+            if len(batch) >= size or not self._waiting():
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Translate German sentences with a trained model: from the arguments, "
-        "or else one sentence per line of standard input."
+        "or else one sentence per line of the input file or standard input, printed as "
+        "they are translated."
     )
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
     parser.add_argument("--arch", choices=available_archs(), default="attention")
     parser.add_argument(
         "--model", type=Path, help="a model package folder (default: models/<arch>)"
     )
+    parser.add_argument("-i", "--input", type=Path, help="read sentences from this file")
+    parser.add_argument("-o", "--output", type=Path, help="write translations to this file")
     parser.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy search")
     parser.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha")
     parser.add_argument("--max-len", type=int, default=100, help="output tokens at most")
+    parser.add_argument("--batch-size", type=int, default=32, help="sentences decoded together")
+    parser.add_argument(
+        "--output-format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="jsonl: one object per line with the source, translation and its log-probability",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
         "--show-attention", type=Path, metavar="PNG", help="heatmap of the first sentence"
     )
     args = parser.parse_args()
-    if args.beam < 1 or args.max_len < 1 or args.length_penalty < 0:
-        raise NMTError("--beam and --max-len must be >= 1 and --length-penalty >= 0")
-    lines = [line.strip() for line in args.sentences or read_stdin_lines()]
+    if min(args.beam, args.max_len, args.batch_size) < 1 or args.length_penalty < 0:
+        raise NMTError("--beam, --max-len and --batch-size must be >= 1 and --length-penalty >= 0")
+    return args
+
+
+def device_of(name: str) -> torch.device:
+    try:
+        return resolve_device(name)
+    except NMTError:
+        raise NMTError(
+            f"--device must be auto, cpu, or cuda[:N] on a machine with a CUDA GPU, got {name!r}"
+        ) from None
+
+
+def main() -> None:
+    args = parse_args()
     translator = Translator.load(
         args.model or model_path(args.arch),
         None if args.model else args.arch,
-        resolve_device(args.device),
+        device_of(args.device),
     )
-    todo = [i for i, line in enumerate(lines) if line]
-    found = translator.translate(
-        [lines[i] for i in todo], args.beam, args.max_len, args.length_penalty
-    )
-    output = [""] * len(lines)  # an empty line translates to an empty line
-    for i, hypothesis in zip(todo, found, strict=True):
-        output[i] = translator.text(hypothesis)
-    for line in output:
-        print(line)
+    if args.sentences:
+        batches: Iterable[list[str]] = [args.sentences]
+    elif args.input:
+        if not args.input.is_file():
+            raise MissingInput(args.input)
+        batches = LineReader(os.open(args.input, os.O_RDONLY), str(args.input)).batches(
+            args.batch_size
+        )
+    else:
+        batches = LineReader(sys.stdin.fileno(), "standard input").batches(args.batch_size)
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout
+        if args.output:  # complete or absent: written beside, renamed at the end
+            tmp = stack.enter_context(atomic_path(args.output))
+            out = stack.enter_context(tmp.open("w", encoding="utf-8"))
+        first: tuple[str, Hypothesis] | None = None
+        for batch in batches:
+            lines = [line.strip() for line in batch]
+            todo = [i for i, line in enumerate(lines) if line]
+            found = translator.translate(
+                [lines[i] for i in todo],
+                args.beam,
+                args.max_len,
+                args.length_penalty,
+                args.batch_size,
+            )
+            output: list[Hypothesis | None] = [None] * len(lines)
+            for i, hypothesis in zip(todo, found, strict=True):
+                output[i] = hypothesis
+            for line, hypothesis in zip(lines, output, strict=True):
+                text = translator.text(hypothesis) if hypothesis else ""  # empty for empty
+                if args.output_format == "jsonl":
+                    score = hypothesis.score if hypothesis else None
+                    text = json.dumps({"source": line, "translation": text, "score": score})
+                out.write(text + "\n")
+            out.flush()
+            if first is None and todo:
+                first = lines[todo[0]], found[0]
     if args.show_attention:
-        if not todo:
+        if first is None:
             raise NMTError("--show-attention needs a non-empty sentence")
-        translator.plot(lines[todo[0]], found[0], args.show_attention)
+        translator.plot(*first, args.show_attention)
 
 
 def cli() -> None:
