@@ -16,6 +16,7 @@ with the tokenizer it was trained with:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from collections import Counter
@@ -177,7 +178,7 @@ def build_pieces(
 
 def _train_pieces(lines: Iterator[str], spec: SentencePieceParams, seed: int, what: str) -> bytes:
     spm.set_random_generator_seed(seed)
-    model = Bytes()
+    model = io.BytesIO()  # the trainer writes the model here
     try:
         spm.SentencePieceTrainer.train(
             sentence_iterator=lines,
@@ -210,19 +211,6 @@ def _train_pieces(lines: Iterator[str], spec: SentencePieceParams, seed: int, wh
             ) from None
         raise NMTError(f"SentencePiece could not train on the {what} text: {err}") from None
     return model.getvalue()
-
-
-class Bytes:
-    """A file-like sink for the trained SentencePiece model."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def getvalue(self) -> bytes:
-        return b"".join(self.chunks)
 
 
 def _describe(folder: Path, spec: VocabParams, models: dict[str, str]) -> None:
