@@ -37,6 +37,7 @@ def main() -> None:
                 max_len=settings.max_len,
                 alpha=settings.length_penalty,
                 batch_size=settings.batch_size,
+                progress=f"{arch} {name} {search}",
             )
             outputs[search] = [translator.text(h) for h in found]
             results[name][search], signatures = score_translations(

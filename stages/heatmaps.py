@@ -18,7 +18,7 @@ def main() -> None:
     translator = Translator.of_pipeline(params, arch)
     test_set = settings.test_sets[0]
     lines = list(itertools.islice(iter_lines(RAW / f"{test_set}.{src_lang}"), settings.heatmaps))
-    found = translator.translate(lines, 1, settings.max_len, 0.0)
+    found = [best for best, *_ in translator.translate(lines, 1, settings.max_len, 0.0)]
     out = PLOTS / arch
     out.mkdir(parents=True, exist_ok=True)  # the stage's output, even with nothing to draw
     drawn = [(s, h) for s, h in zip(lines, found, strict=True) if h.attention is not None]

@@ -3,7 +3,14 @@ import torch
 
 from nmt import EOS_ID, PAD_ID, SOS_ID
 from nmt.config import BatchParams, TrainParams, available_archs
-from nmt.decoding import beam_search, greedy_search, source_data, translate_corpus
+from nmt.decoding import (
+    beam_search,
+    greedy_search,
+    length_penalty,
+    ranked_beams,
+    source_data,
+    translate_corpus,
+)
 from nmt.loss import sequence_loss
 from nmt.models import architecture, build_model
 from nmt.training import Trainer, seed_everything
@@ -68,6 +75,30 @@ def test_search_scores_are_the_models_log_probabilities(arch):
             if len(hypothesis.tokens) < 12:  # finished with <eos>
                 want = teacher_forced_score(model, src, src_len, column, hypothesis.tokens)
                 assert hypothesis.score == pytest.approx(want, abs=1e-4)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_n_best_lists_are_distinct_ranked_and_scored_by_the_model(arch):
+    """Each sentence's n-best list: the best is beam_search's answer, the beams are distinct
+    and ranked by score / length penalty, and each score is the model's teacher-forced
+    log-probability of that hypothesis."""
+    model = tiny(arch)
+    src, src_len = sources()
+    alpha = 0.6
+    lists = ranked_beams(model, src, src_len, max_len=12, beam_size=4, alpha=alpha, n_best=3)
+    best = beam_search(model, src, src_len, max_len=12, beam_size=4, alpha=alpha)
+    for column, hypotheses in enumerate(lists):
+        assert len(hypotheses) == 3 and hypotheses[0].tokens == best[column].tokens
+        assert len({tuple(h.tokens) for h in hypotheses}) == 3
+        ranked = [
+            h.score / float(length_penalty(torch.tensor(len(h.tokens) + 1.0), alpha))
+            for h in hypotheses
+        ]
+        assert ranked == sorted(ranked, reverse=True)
+        for h in hypotheses:
+            if len(h.tokens) < 12:  # finished with <eos>
+                want = teacher_forced_score(model, src, src_len, column, h.tokens)
+                assert h.score == pytest.approx(want, abs=1e-4)
 
 
 @pytest.fixture(scope="module")

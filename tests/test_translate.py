@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import select
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pandas as pd
@@ -179,11 +184,53 @@ def test_files_in_and_out_and_jsonl(workdir, tmp_path):
         "--batch-size",
         "1",
     )
-    assert result.returncode == 0 and result.stdout == b"", result.stderr
+    assert result.returncode == 0 and result.stdout == b"" and result.stderr == b"", result.stderr
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [row["source"] for row in rows] == [GERMAN[0], "", GERMAN[2]]
-    assert rows[1] == {"source": "", "translation": "", "score": None}
-    assert all(row["score"] <= 0 for row in (rows[0], rows[2]))
+    assert rows[1] == {"source": "", "hypotheses": [], "scores": []}
+    assert all(len(row["scores"]) == 1 and row["scores"][0] <= 0 for row in (rows[0], rows[2]))
     text = translate(workdir, "-i", str(source))
-    assert text.stdout.decode().splitlines() == [row["translation"] for row in rows]
+    assert text.stdout.decode().splitlines() == [(row["hypotheses"] or [""])[0] for row in rows]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.de", "out.jsonl"]
+
+
+def test_n_best_lists_are_ranked_and_aligned(workdir):
+    """--n-best 3: three lines a sentence in text (an empty line keeps its three), and in
+    jsonl three distinct hypotheses, best first: with length penalty 0 the ranking is by
+    log-probability itself."""
+    args = ["--beam", "4", "--n-best", "3", "--length-penalty", "0", "--arch", "attention"]
+    text = translate(workdir, *args, stdin=f"{GERMAN[0]}\n\n{GERMAN[1]}\n".encode())
+    assert text.returncode == 0, text.stderr
+    assert len(text.stdout.decode().splitlines()) == 9
+    jsonl = translate(workdir, *args, "--output-format", "jsonl", "--attention", GERMAN[0])
+    row = json.loads(jsonl.stdout)
+    assert row["hypotheses"] == text.stdout.decode().splitlines()[:3]
+    assert row["scores"] == sorted(row["scores"], reverse=True)
+    assert len(set(row["hypotheses"])) == 3
+    assert len(row["attention"][0]) == len(GERMAN[0].split()) + 2  # <sos> ... <eos>
+    refused = translate(workdir, "--beam", "2", "--n-best", "3", GERMAN[0])
+    assert refused.returncode != 0 and b"--n-best" in refused.stderr
+    assert b"Traceback" not in refused.stderr
+
+
+def test_progress_of_a_file_on_a_terminal(workdir, tmp_path):
+    """On a terminal's stderr a bar counts the input file's lines (silent elsewhere, above)."""
+    source = tmp_path / "in.de"
+    source.write_text(f"{GERMAN[0]}\n" * 7, encoding="utf-8")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    args = [str(TRANSLATE), "--max-len", "3", "-i", str(source), "-o", str(tmp_path / "o.en")]
+    process = subprocess.Popen(args, cwd=workdir, stdin=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while chunk := _read(leader):
+        shown += chunk
+    assert process.wait(timeout=60) == 0
+    assert b"7/7" in shown
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the terminal closed with the process
+        return b""

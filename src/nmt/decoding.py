@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from nmt import EOS_ID, PAD_ID, SOS_ID
 from nmt.batching import ParallelData
 from nmt.models import Seq2Seq
+from nmt.runtime import show_progress
 
 
 @dataclass
@@ -86,7 +88,6 @@ def greedy_search(
     return _hypotheses(torch.stack(tokens), torch.stack(scores), attention, src_len)
 
 
-@torch.no_grad()
 def beam_search(
     model: Seq2Seq,
     src: torch.Tensor,
@@ -95,7 +96,22 @@ def beam_search(
     beam_size: int,
     alpha: float = 0.0,
 ) -> list[Hypothesis]:
-    """Keep the `beam_size` best partial translations of each sentence at every step.
+    """The best final beam of each sentence (`ranked_beams`)."""
+    return [ranked[0] for ranked in ranked_beams(model, src, src_len, max_len, beam_size, alpha)]
+
+
+@torch.no_grad()
+def ranked_beams(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    max_len: int,
+    beam_size: int,
+    alpha: float = 0.0,
+    n_best: int = 1,
+) -> list[list[Hypothesis]]:
+    """Keep the `beam_size` best partial translations of each sentence at every step; the
+    `n_best` best final beams of each sentence, best first by score / length penalty.
 
     Finished beams stay in the beam with a constant score (their only continuation is
     <pad> at no cost), so a long unfinished beam never pushes out a better finished one.
@@ -142,8 +158,8 @@ def beam_search(
     finals = _hypotheses(tokens, gains, traced, src_len.repeat_interleave(k))
     lengths = torch.tensor([len(h.tokens) + 1 for h in finals], dtype=torch.float)
     ranked = torch.tensor([h.score for h in finals]) / length_penalty(lengths, alpha)
-    best = ranked.reshape(batch, k).argmax(1)
-    return [finals[i * k + int(b)] for i, b in enumerate(best)]
+    order = ranked.reshape(batch, k).argsort(dim=1, descending=True, stable=True)[:, :n_best]
+    return [[finals[i * k + int(b)] for b in beams] for i, beams in enumerate(order)]
 
 
 def translate_corpus(
@@ -153,21 +169,48 @@ def translate_corpus(
     max_len: int,
     beam_size: int = 1,
     alpha: float = 0.0,
+    progress: str | None = None,
 ) -> list[Hypothesis]:
-    """Hypotheses for every source sentence of `data`, in its order; beam 1 is greedy."""
+    """The best hypothesis for every source sentence of `data`, in its order; beam 1 is
+    greedy."""
+    ranked = translate_corpus_n_best(
+        model, data, batch_size, max_len, beam_size, alpha, progress=progress
+    )
+    return [hypotheses[0] for hypotheses in ranked]
+
+
+def translate_corpus_n_best(
+    model: Seq2Seq,
+    data: ParallelData,
+    batch_size: int,
+    max_len: int,
+    beam_size: int = 1,
+    alpha: float = 0.0,
+    n_best: int = 1,
+    progress: str | None = None,
+) -> list[list[Hypothesis]]:
+    """The `n_best` (at most `beam_size`) best hypotheses for every source sentence of
+    `data`, in its order, best first; beam 1 is greedy. `progress` names a progress bar on
+    a terminal's stderr."""
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"n_best must be between 1 and the beam size {beam_size}, got {n_best}")
     model.eval()
     device = next(model.parameters()).device
-    out: list[Hypothesis | None] = [None] * len(data)
+    out: list[list[Hypothesis]] = [[] for _ in range(len(data))]
+    bar = tqdm(
+        total=len(data), desc=progress, unit="sentence", disable=not (progress and show_progress())
+    )
     for index in data.batch_indices(batch_size):
         batch = data.collate(index).to(device)
         if beam_size == 1:
-            found = greedy_search(model, batch.src, batch.src_len, max_len)
+            found = [[h] for h in greedy_search(model, batch.src, batch.src_len, max_len)]
         else:
-            found = beam_search(model, batch.src, batch.src_len, max_len, beam_size, alpha)
-        for position, hypothesis in zip(batch.index, found, strict=True):
-            out[int(position)] = hypothesis
-    assert all(h is not None for h in out)
-    return out  # type: ignore[return-value]
+            found = ranked_beams(model, batch.src, batch.src_len, max_len, beam_size, alpha, n_best)
+        for position, hypotheses in zip(batch.index, found, strict=True):
+            out[int(position)] = hypotheses
+        bar.update(len(index))
+    bar.close()
+    return out
 
 
 def source_data(sentences: list[np.ndarray], reverse_src: bool) -> ParallelData:

@@ -21,6 +21,11 @@ import torch.distributed as dist
 from nmt import NMTError
 
 
+def show_progress() -> bool:
+    """Progress bars go to a terminal's stderr, never into logs or CI output."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` is the GPU where there is one, else the CPU; a named device must exist."""
     if name == "auto":

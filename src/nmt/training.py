@@ -38,7 +38,7 @@ from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
 from nmt.io import save_torch
 from nmt.loss import evaluate_loss
-from nmt.runtime import Ranks, autocast
+from nmt.runtime import Ranks, autocast, show_progress
 from nmt.seq2seq import Seq2Seq
 
 
@@ -111,10 +111,6 @@ def running_code() -> dict[str, str]:
 
 def changed_files(before: dict[str, str], now: dict[str, str]) -> list[str]:
     return sorted(f for f in before.keys() | now.keys() if before.get(f) != now.get(f))
-
-
-def show_progress() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 @dataclass

@@ -17,17 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from nmt import EOS_ID, MissingInput, NMTError
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_model
 from nmt.cli import run_stage
 from nmt.config import ModelParams, Params, available_archs
-from nmt.decoding import Hypothesis, source_data, translate_corpus
+from nmt.decoding import Hypothesis, source_data, translate_corpus, translate_corpus_n_best
 from nmt.io import atomic_path
 from nmt.paths import VOCAB, model_path
 from nmt.plots import plot_attention
-from nmt.runtime import resolve_device
+from nmt.runtime import resolve_device, show_progress
 from nmt.seq2seq import Seq2Seq
 from nmt.vocab import Vocabulary, load_vocab_pair
 
@@ -64,15 +65,16 @@ class Translator:
         return translator
 
     def translate_data(
-        self, data: ParallelData, beam_size: int, max_len: int, alpha: float, batch_size: int
+        self,
+        data: ParallelData,
+        beam_size: int,
+        max_len: int,
+        alpha: float,
+        batch_size: int,
+        progress: str | None = None,
     ) -> list[Hypothesis]:
         return translate_corpus(
-            self.model,
-            data,
-            batch_size=batch_size,
-            max_len=max_len,
-            beam_size=beam_size,
-            alpha=alpha,
+            self.model, data, batch_size, max_len, beam_size, alpha, progress=progress
         )
 
     def translate(
@@ -82,10 +84,14 @@ class Translator:
         max_len: int,
         alpha: float,
         batch_size: int = 128,
-    ) -> list[Hypothesis]:
-        """Hypotheses for source sentences, tokenized as the model was trained."""
+        n_best: int = 1,
+    ) -> list[list[Hypothesis]]:
+        """The `n_best` best hypotheses of each source sentence, best first, tokenized as the
+        model was trained."""
         data = source_data(self.src_vocab.encode(lines), self.params.reverse_src)
-        return self.translate_data(data, beam_size, max_len, alpha, batch_size)
+        return translate_corpus_n_best(
+            self.model, data, batch_size, max_len, beam_size, alpha, n_best
+        )
 
     def text(self, hypothesis: Hypothesis) -> str:
         return self.trg_vocab.decode(hypothesis.tokens)
@@ -146,6 +152,16 @@ class LineReader:
             yield batch
 
 
+def with_progress(batches: Iterable[list[str]], path: Path) -> Iterator[list[str]]:
+    """The batches of a file's lines, with a bar of the lines done on a terminal's stderr."""
+    with path.open("rb") as lines:
+        total = sum(1 for _ in lines)
+    with tqdm(total=total, desc="translate", unit="line", disable=not show_progress()) as bar:
+        for batch in batches:
+            yield batch
+            bar.update(len(batch))
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Translate German sentences with a trained model: from the arguments, "
@@ -164,10 +180,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-len", type=int, default=100, help="output tokens at most")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences decoded together")
     parser.add_argument(
+        "--n-best", type=int, default=1, help="hypotheses per sentence, best first (<= --beam)"
+    )
+    parser.add_argument(
         "--output-format",
         choices=("text", "jsonl"),
         default="text",
-        help="jsonl: one object per line with the source, translation and its log-probability",
+        help="text: the translations, --n-best lines per sentence; jsonl: one object per "
+        "sentence with its source, hypotheses and their log-probabilities (scores)",
+    )
+    parser.add_argument(
+        "--attention",
+        action="store_true",
+        help="jsonl: add the best hypothesis's attention weights (attention models)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
@@ -176,6 +201,10 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if min(args.beam, args.max_len, args.batch_size) < 1 or args.length_penalty < 0:
         raise NMTError("--beam, --max-len and --batch-size must be >= 1 and --length-penalty >= 0")
+    if not 1 <= args.n_best <= args.beam:
+        raise NMTError(f"--n-best must be between 1 and --beam ({args.beam}), got {args.n_best}")
+    if args.attention and args.output_format != "jsonl":
+        raise NMTError("--attention needs --output-format jsonl")
     return args
 
 
@@ -186,6 +215,24 @@ def device_of(name: str) -> torch.device:
         raise NMTError(
             f"--device must be auto, cpu, or cuda[:N] on a machine with a CUDA GPU, got {name!r}"
         ) from None
+
+
+def formatted(
+    translator: Translator, line: str, hypotheses: list[Hypothesis], args: argparse.Namespace
+) -> str:
+    """The output lines of one source line: an empty line gives empty translations."""
+    texts = [translator.text(h) for h in hypotheses]
+    if args.output_format == "text":
+        return "".join(f"{text}\n" for text in texts or [""] * args.n_best)
+    record: dict[str, object] = {
+        "source": line,
+        "hypotheses": texts,
+        "scores": [h.score for h in hypotheses],
+    }
+    if args.attention:
+        best = hypotheses[0].attention if hypotheses else None
+        record["attention"] = None if best is None else best.tolist()
+    return json.dumps(record, ensure_ascii=False) + "\n"
 
 
 def main() -> None:
@@ -200,9 +247,8 @@ def main() -> None:
     elif args.input:
         if not args.input.is_file():
             raise MissingInput(args.input)
-        batches = LineReader(os.open(args.input, os.O_RDONLY), str(args.input)).batches(
-            args.batch_size
-        )
+        reader = LineReader(os.open(args.input, os.O_RDONLY), str(args.input))
+        batches = with_progress(reader.batches(args.batch_size), args.input)
     else:
         batches = LineReader(sys.stdin.fileno(), "standard input").batches(args.batch_size)
     with contextlib.ExitStack() as stack:
@@ -220,19 +266,16 @@ def main() -> None:
                 args.max_len,
                 args.length_penalty,
                 args.batch_size,
+                args.n_best,
             )
-            output: list[Hypothesis | None] = [None] * len(lines)
-            for i, hypothesis in zip(todo, found, strict=True):
-                output[i] = hypothesis
-            for line, hypothesis in zip(lines, output, strict=True):
-                text = translator.text(hypothesis) if hypothesis else ""  # empty for empty
-                if args.output_format == "jsonl":
-                    score = hypothesis.score if hypothesis else None
-                    text = json.dumps({"source": line, "translation": text, "score": score})
-                out.write(text + "\n")
+            output: list[list[Hypothesis]] = [[] for _ in lines]  # none for an empty line
+            for i, hypotheses in zip(todo, found, strict=True):
+                output[i] = hypotheses
+            for line, hypotheses in zip(lines, output, strict=True):
+                out.write(formatted(translator, line, hypotheses, args))
             out.flush()
             if first is None and todo:
-                first = lines[todo[0]], found[0]
+                first = lines[todo[0]], found[0][0]
     if args.show_attention:
         if first is None:
             raise NMTError("--show-attention needs a non-empty sentence")
