@@ -1,7 +1,8 @@
+import ctranslate2
 import pytest
 import torch
 
-from nmt import EOS_ID, PAD_ID, SOS_ID
+from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS
 from nmt.config import BatchParams, TrainParams, available_archs
 from nmt.decoding import (
     beam_search,
@@ -10,7 +11,9 @@ from nmt.decoding import (
     ranked_beams,
     source_data,
     translate_corpus,
+    translate_corpus_n_best,
 )
+from nmt.export import SpecConverter, ctranslate2_spec
 from nmt.loss import sequence_loss
 from nmt.models import architecture, build_model
 from nmt.training import Trainer, seed_everything
@@ -148,6 +151,34 @@ def test_beam_search_never_scores_below_greedy(trained, arch):
         assert sum(b.score for _, b in pairs) > sum(g.score for g, _ in pairs)
         changed += sum(b.tokens != g.tokens for g, b in pairs)
     assert changed  # beam search found other translations, not only the greedy ones
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_ctranslate2_export_translates_alike(trained, beam_size, tmp_path):
+    """The exported trained Transformer gives the same translations and scores by
+    CTranslate2 (float32, length penalty 0, where both engines rank alike). Only the best:
+    the engines end a beam search at other times, so the lower n-best entries may differ."""
+    model = trained["transformer"]
+    names = [*SPECIALS, *(f"w{i}" for i in range(len(SPECIALS), 24))]
+    SpecConverter(ctranslate2_spec(model, names, names)).convert(str(tmp_path / "ct2"))
+    engine = ctranslate2.Translator(str(tmp_path / "ct2"), "cpu")
+    data = random_pairs(60, vocab=24, seed=7)
+    ours = translate_corpus_n_best(model, data, 60, 30, beam_size, 0.0)
+    sources = [[names[i] for i in sentence[1:-1]] for sentence in data.src]
+    theirs = engine.translate_batch(
+        sources,
+        beam_size=beam_size,
+        length_penalty=0.0,
+        max_decoding_length=30,
+        min_decoding_length=0,
+        return_scores=True,
+    )
+    assert len({tuple(h[0].tokens) for h in ours}) > 50  # varied translations
+    for hypotheses, result in zip(ours, theirs, strict=True):
+        assert [h.tokens for h in hypotheses] == [
+            [names.index(t) for t in hypothesis] for hypothesis in result.hypotheses
+        ]
+        assert [h.score for h in hypotheses] == pytest.approx(result.scores, abs=1e-4)
 
 
 def test_outputs_never_hold_pad_or_sos_and_respect_max_len():

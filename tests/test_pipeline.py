@@ -120,8 +120,13 @@ def dvc_stages() -> list[tuple[str, str, list[str], bool, list[str]]]:
     are architectures, deps."""
     stages = []
     for name, spec in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        body, per_arch = spec.get("do", spec), spec.get("foreach") == "${archs}"
-        items = {"${archs}": ARCHS, "${vocabs}": VOCABS}.get(spec.get("foreach"), ())
+        body, foreach = spec.get("do", spec), spec.get("foreach")
+        per_arch = foreach == "${archs}" or isinstance(foreach, list)  # a list names archs
+        items = (
+            foreach
+            if isinstance(foreach, list)
+            else {"${archs}": ARCHS, "${vocabs}": VOCABS}.get(foreach, ())
+        )
         stages.append((name, body["cmd"].split()[1], list(items), per_arch, body["deps"]))
     return stages
 
@@ -150,7 +155,8 @@ def test_every_stage_lists_exactly_the_code_it_loads_as_deps():
     for name, script, items, per_arch, deps in stages:
         for item in items or [""]:
             key = f"{name}@{item}" if item else name
-            code = {d.replace("${key}", item) for d in deps if d.endswith(".py")}
+            named = (d.replace("${key}", item).replace("${item}", item) for d in deps)
+            code = {d for d in named if d.endswith(".py")}
             runs = {script} | {str(Path(f).relative_to(ROOT)) for f in loaded[key]}
             problems += [f"{key} loads {f}, not in its deps" for f in sorted(runs - code)]
             unused = code - runs - (SHARED_BY_SOME_ARCHS if per_arch else set())
@@ -194,6 +200,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     data_stages |= {f"{stage}@{vocab}" for stage in ("vocab", "numericalize") for vocab in VOCABS}
     every = data_stages | {"curves"}
     every |= {f"{stage}@{arch}" for stage in ("train", "evaluate", "heatmaps") for arch in ARCHS}
+    every |= {"export@transformer"}
     assert stages_run(run(root, env, "dvc", "repro")) == every
 
     words = json.loads((root / "metrics/data_words.json").read_text())
@@ -240,6 +247,18 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         check=True,
     )
     assert "<unk>" not in result.stdout and "⁇" not in result.stdout and "▁" not in result.stdout
+    elsewhere = root.parent / "elsewhere"  # the exported model, alone, outside the project
+    shutil.copytree(root / "exports/transformer", elsewhere / "ct2")
+    fast = subprocess.run(
+        ["translate", "--engine", "ctranslate2", "--model", "ct2", "--beam", "1"],
+        input="Zwei Mädchen essen Spätzle.\n",
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert fast.stdout == result.stdout  # float32: the same greedy translation
     heatmaps = sorted((root / "plots/attention").iterdir())
     assert [p.name for p in heatmaps] == ["test_2016_flickr_0.png", "test_2016_flickr_1.png"]
     heatmaps += sorted((root / "plots/transformer").iterdir())
@@ -279,9 +298,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         "curves"
     }
     out = run(root, env, "dvc", "exp", "run", "-S", "transformer.train.label_smoothing=0.2")
-    assert stages_run(out) == {f"{s}@transformer" for s in ("train", "evaluate", "heatmaps")} | {
-        "curves"
-    }
+    stages = ("train", "evaluate", "heatmaps", "export")
+    assert stages_run(out) == {f"{s}@transformer" for s in stages} | {"curves"}
 
     out = run(root, env, "dvc", "exp", "run", "-S", "evaluate.beam_size=3")
     assert stages_run(out) == {f"evaluate@{arch}" for arch in ARCHS}

@@ -57,9 +57,9 @@ def save_model(
         shutil.copytree(vocab_dir, tmp / VOCAB_DIR)
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    """A package's config, checked to be one of this project's."""
-    path = folder / CONFIG
+def read_config(folder: Path, name: str = CONFIG) -> dict[str, Any]:
+    """A package's config (file `name` of `folder`), checked to be one of this project's."""
+    path = folder / name
     if not path.is_file():
         raise MissingInput(path)
     try:

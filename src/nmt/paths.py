@@ -9,6 +9,7 @@ TOKENS = Path("data/tokens")  # tokenize
 VOCAB = Path("data/vocab")  # vocab@<vocabulary>: one folder each
 IDS = Path("data/ids")  # numericalize@<vocabulary>: one folder each
 MODELS = Path("models")  # train@<arch>: one package folder each
+EXPORTS = Path("exports")  # export@<arch>: the CTranslate2 model folder
 CHECKPOINTS = Path("checkpoints")  # train@<arch>: resumable state, not an output
 LIVE = Path("dvclive")  # train@<arch>: curves
 TRANSLATIONS = Path("translations")  # evaluate@<arch>
@@ -17,7 +18,7 @@ METRICS = Path("metrics")
 LOGS = Path("logs")
 
 _MADE_BY = {RAW: "download", TOKENS: "tokenize"}
-_MADE_BY_EACH = {VOCAB: "vocab", IDS: "numericalize"}  # stage@<vocabulary name>
+_MADE_BY_EACH = {VOCAB: "vocab", IDS: "numericalize", EXPORTS: "export"}  # stage@<name>
 
 
 def model_path(arch: str) -> Path:

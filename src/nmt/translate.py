@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
@@ -26,11 +27,14 @@ from nmt.cli import run_stage
 from nmt.config import ModelParams, Params, available_archs
 from nmt.decoding import Hypothesis, source_data, translate_corpus, translate_corpus_n_best
 from nmt.io import atomic_path
-from nmt.paths import VOCAB, model_path
+from nmt.paths import EXPORTS, VOCAB, model_path
 from nmt.plots import plot_attention
 from nmt.runtime import resolve_device, show_progress
 from nmt.seq2seq import Seq2Seq
 from nmt.vocab import Vocabulary, load_vocab_pair
+
+if TYPE_CHECKING:
+    from nmt.export import CTranslate2Translator
 
 
 @dataclass
@@ -196,6 +200,18 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
+        "--engine",
+        choices=("pytorch", "ctranslate2"),
+        default="pytorch",
+        help="ctranslate2: the Transformer exported by stage export@transformer (exports/<arch>)",
+    )
+    parser.add_argument(
+        "--compute-type",
+        choices=("float32", "int8"),
+        default="float32",
+        help="ctranslate2's precision: int8 weights are faster and slightly less exact",
+    )
+    parser.add_argument(
         "--show-attention", type=Path, metavar="PNG", help="heatmap of the first sentence"
     )
     args = parser.parse_args()
@@ -205,6 +221,8 @@ def parse_args() -> argparse.Namespace:
         raise NMTError(f"--n-best must be between 1 and --beam ({args.beam}), got {args.n_best}")
     if args.attention and args.output_format != "jsonl":
         raise NMTError("--attention needs --output-format jsonl")
+    if args.engine == "ctranslate2" and (args.attention or args.show_attention):
+        raise NMTError("--attention and --show-attention need --engine pytorch")
     return args
 
 
@@ -237,11 +255,21 @@ def formatted(
 
 def main() -> None:
     args = parse_args()
-    translator = Translator.load(
-        args.model or model_path(args.arch),
-        None if args.model else args.arch,
-        device_of(args.device),
-    )
+    translator: Translator | CTranslate2Translator
+    if args.engine == "ctranslate2":
+        # Imported here: the stages that import this module stay free of CTranslate2 and
+        # of the Transformer's module.
+        from nmt.export import CTranslate2Translator
+
+        translator = CTranslate2Translator.load(
+            args.model or EXPORTS / args.arch, args.compute_type
+        )
+    else:
+        translator = Translator.load(
+            args.model or model_path(args.arch),
+            None if args.model else args.arch,
+            device_of(args.device),
+        )
     if args.sentences:
         batches: Iterable[list[str]] = [args.sentences]
     elif args.input:

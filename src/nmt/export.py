@@ -1,0 +1,188 @@
+"""The trained Transformer as a CTranslate2 model, for fast CPU translation.
+
+CTranslate2 runs an encoder-decoder Transformer in C++ with its own kernels, and with int8
+weights when a model is loaded with `compute_type="int8"`. Our Transformer is the paper's
+network, which CTranslate2's `TransformerSpec` describes exactly: post- or pre-norm, ReLU
+feed-forward, embeddings scaled by sqrt(width), a position table added to them, one fused
+query-key-value projection per self-attention. `export_ctranslate2` copies the package's
+weights into that spec and saves it in float32; the precision is chosen when loading.
+
+exports/<arch>/
+    model.bin, config.json, shared_vocabulary.json (or source_ and target_vocabulary.json)
+    package.json   our package's config (architecture, params, vocabulary hashes)
+    vocab/         the vocabulary folder, whose tokenizer turns text into tokens and back
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import ctranslate2
+import numpy as np
+import torch
+from ctranslate2.specs import TransformerSpec, common_spec
+
+from nmt import EOS, SOS, UNK, NMTError
+from nmt.checkpoint import CONFIG, VOCAB_DIR, load_model, read_config
+from nmt.decoding import Hypothesis
+from nmt.io import atomic_folder
+from nmt.models.transformer import MultiHeadAttention, TransformerSeq2Seq
+from nmt.vocab import Vocabulary, load_vocab_pair
+
+PACKAGE_CONFIG = "package.json"
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().numpy()
+
+
+def _linear(spec: common_spec.LinearSpec, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    spec.weight, spec.bias = _array(weight), _array(bias)
+
+
+def _norm(spec: common_spec.LayerNormSpec, norm: torch.nn.LayerNorm) -> None:
+    spec.gamma, spec.beta = _array(norm.weight), _array(norm.bias)
+
+
+def _attention(spec, attention: MultiHeadAttention, cross: bool) -> None:
+    """Self-attention: one fused [q; k; v] projection, as ours; cross-attention: the query
+    projection, then the fused [k; v] one."""
+    weight, bias = attention.in_proj.weight, attention.in_proj.bias
+    if cross:
+        width = attention.in_proj.in_features
+        _linear(spec.linear[0], weight[:width], bias[:width])
+        _linear(spec.linear[1], weight[width:], bias[width:])
+    else:
+        _linear(spec.linear[0], weight, bias)
+    _linear(spec.linear[-1], attention.out_proj.weight, attention.out_proj.bias)
+
+
+def _feed_forward(spec, layer) -> None:
+    first, _, _, second = layer.feed_forward
+    _linear(spec.ffn.linear_0, first.weight, first.bias)
+    _linear(spec.ffn.linear_1, second.weight, second.bias)
+    _norm(spec.ffn.layer_norm, layer.around_feed_forward.norm)
+
+
+def ctranslate2_spec(
+    model: TransformerSeq2Seq, src_tokens: list[str], trg_tokens: list[str]
+) -> TransformerSpec:
+    """CTranslate2's description of `model`, with its weights and vocabularies."""
+    norm_first = isinstance(model.encoder_norm, torch.nn.LayerNorm)  # pre-norm's final norms
+    spec = TransformerSpec.from_config(len(model.encoder), model.heads, pre_norm=norm_first)
+    spec.encoder.embeddings[0].weight = _array(model.src_embedding.weight)  # one of several
+    spec.decoder.embeddings.weight = _array(model.trg_embedding.weight)
+    for side, positions, final_norm in (
+        (spec.encoder, model.src_positions, model.encoder_norm),
+        (spec.decoder, model.trg_positions, model.decoder_norm),
+    ):
+        side.position_encodings.encodings = _array(positions.weight)
+        side.scale_embeddings = True
+        if norm_first:
+            _norm(side.layer_norm, final_norm)
+    for layer_spec, layer in zip(spec.encoder.layer, model.encoder, strict=True):
+        _attention(layer_spec.self_attention, layer.attention, cross=False)
+        _norm(layer_spec.self_attention.layer_norm, layer.around_attention.norm)
+        _feed_forward(layer_spec, layer)
+    for layer_spec, layer in zip(spec.decoder.layer, model.decoder, strict=True):
+        _attention(layer_spec.self_attention, layer.self_attention, cross=False)
+        _norm(layer_spec.self_attention.layer_norm, layer.around_self.norm)
+        _attention(layer_spec.attention, layer.cross_attention, cross=True)
+        _norm(layer_spec.attention.layer_norm, layer.around_cross.norm)
+        _feed_forward(layer_spec, layer)
+    _linear(spec.decoder.projection, model.out.weight, model.out.bias)
+    spec.config.unk_token, spec.config.bos_token, spec.config.eos_token = UNK, SOS, EOS
+    spec.config.decoder_start_token = SOS
+    spec.config.add_source_bos = spec.config.add_source_eos = True  # <sos> ... <eos>, as ours
+    spec.register_source_vocabulary(src_tokens)
+    spec.register_target_vocabulary(trg_tokens)
+    return spec
+
+
+class SpecConverter(ctranslate2.converters.Converter):
+    """CTranslate2's converter interface (validation, saving) over a spec built here."""
+
+    def __init__(self, spec: TransformerSpec):
+        self.spec = spec
+
+    def _load(self) -> TransformerSpec:
+        return self.spec
+
+
+def export_ctranslate2(package: Path, out: Path) -> None:
+    """Write the Transformer in `package` as a CTranslate2 model folder, atomically."""
+    model, _, (src_vocab, trg_vocab), _ = load_model(package)
+    if not isinstance(model, TransformerSeq2Seq):
+        raise NMTError(f"{package}: only a Transformer can be exported to CTranslate2")
+    spec = ctranslate2_spec(model, src_vocab.tokens, trg_vocab.tokens)
+    with atomic_folder(out) as tmp:
+        SpecConverter(spec).convert(str(tmp), force=True)
+        shutil.copy(package / CONFIG, tmp / PACKAGE_CONFIG)
+        shutil.copytree(package / VOCAB_DIR, tmp / VOCAB_DIR)
+
+
+@dataclass
+class CTranslate2Translator:
+    """The exported Transformer run by CTranslate2, for `translate --engine ctranslate2`: our
+    tokenizer and search settings, CTranslate2's kernels. Its beam search ranks beams by
+    log-probability / length ** alpha (ours by GNMT's ((5 + length) / 6) ** alpha), so the
+    chosen beams may differ where alpha > 0; greedy search and alpha 0 rank alike. Scores
+    are log-probabilities, as ours."""
+
+    arch: str
+    engine: ctranslate2.Translator
+    src_vocab: Vocabulary
+    trg_vocab: Vocabulary
+
+    @classmethod
+    def load(cls, folder: Path, compute_type: str = "float32") -> CTranslate2Translator:
+        """`compute_type` int8 quantizes the float32 weights as they load."""
+        config = read_config(folder, PACKAGE_CONFIG)
+        vocabs = load_vocab_pair(folder / VOCAB_DIR, *config["langs"])
+        if [v.hash for v in vocabs] != config["vocab_hashes"]:
+            raise NMTError(f"{folder / VOCAB_DIR} is not the vocabulary {folder} was exported with")
+        try:
+            engine = ctranslate2.Translator(
+                str(folder), "cpu", compute_type=compute_type, intra_threads=torch.get_num_threads()
+            )
+        except (RuntimeError, ValueError) as err:
+            problem = str(err).splitlines()[0]
+            raise NMTError(f"{folder} is not a CTranslate2 model folder ({problem})") from None
+        return cls(config["arch"], engine, *vocabs)
+
+    def translate(
+        self,
+        lines: list[str],
+        beam_size: int,
+        max_len: int,
+        alpha: float,
+        batch_size: int = 128,
+        n_best: int = 1,
+    ) -> list[list[Hypothesis]]:
+        words = self.src_vocab.words
+        sources = [words(ids[1:-1]) for ids in self.src_vocab.encode(lines)]  # it adds the frame
+        results = self.engine.translate_batch(
+            sources,
+            max_batch_size=batch_size,
+            beam_size=beam_size,
+            num_hypotheses=n_best,
+            length_penalty=alpha,
+            max_decoding_length=max_len,
+            min_decoding_length=0,  # an empty translation is allowed, as in ours
+            return_scores=True,
+        )
+        index = self.trg_vocab.index
+
+        def hypothesis(tokens: list[str], score: float) -> Hypothesis:
+            length = len(tokens) + (len(tokens) < max_len)  # <eos> counts where written
+            return Hypothesis([index[t] for t in tokens], score * length**alpha, None)
+
+        return [
+            [hypothesis(*found) for found in zip(result.hypotheses, result.scores, strict=True)]
+            for result in results
+        ]
+
+    def text(self, hypothesis: Hypothesis) -> str:
+        return self.trg_vocab.decode(hypothesis.tokens)
