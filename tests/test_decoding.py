@@ -5,7 +5,6 @@ import torch
 from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS
 from nmt.config import BatchParams, TrainParams, available_archs
 from nmt.decoding import (
-    beam_search,
     greedy_search,
     length_penalty,
     ranked_beams,
@@ -44,6 +43,11 @@ def sources(lengths=(7, 6, 5, 3, 2)) -> tuple[torch.Tensor, torch.Tensor]:
     for column, n in enumerate(lengths):
         src[0, column], src[n - 1, column], src[n:, column] = SOS_ID, EOS_ID, PAD_ID
     return src, torch.tensor(lengths)
+
+
+def beam_search(model, src, src_len, max_len: int, beam_size: int, alpha: float = 0.0) -> list:
+    """The best final beam of each sentence."""
+    return [ranked[0] for ranked in ranked_beams(model, src, src_len, max_len, beam_size, alpha)]
 
 
 def teacher_forced_score(model, src, src_len, column: int, tokens: list[int]) -> float:

@@ -88,18 +88,6 @@ def greedy_search(
     return _hypotheses(torch.stack(tokens), torch.stack(scores), attention, src_len)
 
 
-def beam_search(
-    model: Seq2Seq,
-    src: torch.Tensor,
-    src_len: torch.Tensor,
-    max_len: int,
-    beam_size: int,
-    alpha: float = 0.0,
-) -> list[Hypothesis]:
-    """The best final beam of each sentence (`ranked_beams`)."""
-    return [ranked[0] for ranked in ranked_beams(model, src, src_len, max_len, beam_size, alpha)]
-
-
 @torch.no_grad()
 def ranked_beams(
     model: Seq2Seq,

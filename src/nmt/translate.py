@@ -236,7 +236,10 @@ def device_of(name: str) -> torch.device:
 
 
 def formatted(
-    translator: Translator, line: str, hypotheses: list[Hypothesis], args: argparse.Namespace
+    translator: Translator | CTranslate2Translator,
+    line: str,
+    hypotheses: list[Hypothesis],
+    args: argparse.Namespace,
 ) -> str:
     """The output lines of one source line: an empty line gives empty translations."""
     texts = [translator.text(h) for h in hypotheses]
