@@ -1,10 +1,12 @@
 """Training speed of our step against the seed's plain loop (`bench/seed_loop.py`), interleaved.
 
-For each architecture both implementations start from the same weights and train on the
-same batches (the first batches of epoch 0, same teacher-forcing draws); each batch is timed
-for both, alternating which goes first, so machine noise hits both alike. Reported: target
-tokens per second of each, their ratio, and model FLOP utilisation (the FLOPs our step needs
-per batch, counted by torch, over time and a measured fp32 matmul peak).
+For each architecture three steps start from the same weights and train on the same batches
+(the first batches of epoch 0, same teacher-forcing draws): the seed's loop, ours with torch's
+dropout masks, and ours as it trains (masks from nmt.dropout). Each batch is timed for all
+three, in a rotating order, so machine noise hits them alike. Reported: target tokens per
+second of each, our speedup over the seed and the part of it the cheap masks give, and model
+FLOP utilisation (the FLOPs our step needs per batch, counted by torch, over time and a
+measured fp32 matmul peak). The CPU model and its flags are printed with the numbers.
 
 A profiled pass of our step gives the share of its time spent inside matmul and fused-RNN
 kernels, and from it the kernel-bound speedup: the ratio we would reach if everything else
@@ -17,17 +19,21 @@ change to our step can go past it without making those kernels themselves cheape
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from seed_loop import ARCHS, reference_loss  # beside this script
+from machine import describe  # beside this script
+from seed_loop import ARCHS, reference_loss
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from nmt import dropout
 from nmt.batching import Batch, ParallelData
 from nmt.config import load_params
 from nmt.io import write_json
@@ -49,6 +55,7 @@ KERNELS = frozenset(
     )
 )
 
+MaskSource = Callable[[], contextlib.AbstractContextManager[None]]
 LossFn = Callable[[Seq2Seq, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -84,15 +91,24 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
     groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed, 0)
     seed_everything(params.seed)
     ours = build_model(arch, model_params, *sizes)
-    seed_run = copy.deepcopy(ours)
-    contenders: dict[str, tuple[Seq2Seq, torch.optim.Optimizer, LossFn]] = {
+    seed_run, torch_masked = copy.deepcopy(ours), copy.deepcopy(ours)
+    contenders: dict[str, tuple[Seq2Seq, torch.optim.Optimizer, LossFn, MaskSource]] = {
         "reference": (
             seed_run,
             torch.optim.Adam(seed_run.parameters(), lr=train.lr),
             reference_loss,
+            dropout.torch_masks,
         ),
-        "ours": (ours, make_optimizer(ours, train.lr), sequence_loss),
+        "ours_torch_masks": (
+            torch_masked,
+            make_optimizer(torch_masked, train.lr),
+            sequence_loss,
+            dropout.torch_masks,
+        ),
+        "ours": (ours, make_optimizer(ours, train.lr), sequence_loss, contextlib.nullcontext),
     }
+    if arch not in ARCHS:  # the seed has no Transformer
+        del contenders["reference"]
     seconds = dict.fromkeys(contenders, 0.0)
     tokens = 0
     forcing = torch.Generator().manual_seed(params.seed)
@@ -102,16 +118,19 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
 
     def train_ours(index: np.ndarray) -> Batch:
         batch = data.collate(index)
-        train_step(*contenders["ours"], batch, draw_forcing(batch), train.clip)
+        train_step(*contenders["ours"][:3], batch, draw_forcing(batch), train.clip)
         return batch
 
     for number, index in enumerate(groups[: warmup + n_batches]):
         batch = data.collate(index)
         tf = draw_forcing(batch)
-        names = list(contenders) if number % 2 else list(reversed(contenders))
+        names = list(contenders)
+        names = names[number % len(names) :] + names[: number % len(names)]
         for name in names:
+            *step, masks = contenders[name]
             start = time.perf_counter()
-            train_step(*contenders[name], batch, tf, train.clip)
+            with masks():
+                train_step(*step, batch, tf, train.clip)
             if number >= warmup:
                 seconds[name] += time.perf_counter() - start
         if number >= warmup:
@@ -127,13 +146,13 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
     kernel_share = sum(op.self_cpu_time_total for op in ops if op.key in KERNELS) / sum(
         op.self_cpu_time_total for op in ops
     )
-    speedup = seconds["reference"] / seconds["ours"]
+    speedup = seconds.get("reference", math.nan) / seconds["ours"]
     return {
         "batches": n_batches,
         "target_tokens": tokens,
-        "reference_tokens_per_second": tokens / seconds["reference"],
-        "ours_tokens_per_second": tokens / seconds["ours"],
+        **{f"{name}_tokens_per_second": tokens / seconds[name] for name in contenders},
         "speedup": speedup,
+        "cheap_masks_speedup": seconds["ours_torch_masks"] / seconds["ours"],
         "flops_per_target_token": flops_per_token,
         "ours_kernel_share": kernel_share,
         "kernel_bound_speedup": speedup / kernel_share,
@@ -142,26 +161,32 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
+    every = (*ARCHS, "transformer")
+    parser.add_argument("--archs", nargs="+", choices=every, default=list(every))
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("metrics/bench.json"))
     args = parser.parse_args()
     peak = matmul_peak()
+    machine = describe()
     results: dict[str, dict[str, float]] = {}
-    print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s, {torch.get_num_threads()} threads")
+    print(f"{machine['cpu']} ({' '.join(machine['flags'])}), {machine['torch_threads']} threads")
+    print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
     print(
-        f"{'arch':<10} {'reference tok/s':>16} {'ours tok/s':>11} {'speedup':>8} "
-        f"{'MFU ref':>8} {'MFU ours':>9} {'kernels':>8} {'bound':>6}"
+        f"{'arch':<10} {'reference tok/s':>16} {'torch masks':>12} {'ours tok/s':>11} "
+        f"{'speedup':>8} {'masks':>6} {'MFU ref':>8} {'MFU ours':>9} {'kernels':>8} {'bound':>6}"
     )
     for arch in args.archs:
         r = bench_arch(arch, args.batches, args.warmup)
+        r.setdefault("reference_tokens_per_second", math.nan)
         for name in ("reference", "ours"):
             r[f"{name}_mfu"] = r["flops_per_target_token"] * r[f"{name}_tokens_per_second"] / peak
         results[arch] = r
         print(
             f"{arch:<10} {r['reference_tokens_per_second']:>16.0f} "
+            f"{r['ours_torch_masks_tokens_per_second']:>12.0f} "
             f"{r['ours_tokens_per_second']:>11.0f} {r['speedup']:>7.2f}x "
+            f"{r['cheap_masks_speedup']:>5.2f}x "
             f"{r['reference_mfu']:>8.1%} {r['ours_mfu']:>9.1%} "
             f"{r['ours_kernel_share']:>8.0%} {r['kernel_bound_speedup']:>5.2f}x"
         )
@@ -169,8 +194,7 @@ def main() -> None:
         args.out,
         {
             "matmul_peak_flops": peak,
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
+            **machine,
             "archs": results,
         },
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nmt.batching import ParallelData
 from nmt.config import available_archs, load_params
-from nmt.evaluation import score_translations
+from nmt.evaluation import Scorer
 from nmt.io import write_json
 from nmt.paths import IDS, RAW
 from nmt.tokenization import read_lines
@@ -35,7 +35,7 @@ def main() -> None:
     translator = Translator.of_pipeline(params, args.arch)
     ids = IDS / params.vocab_of(args.arch) / "val.parquet"
     data = ParallelData.load(ids, translator.params.reverse_src)
-    references = read_lines(RAW / f"val.{params.data.trg_lang}")
+    score = Scorer(read_lines(RAW / f"val.{params.data.trg_lang}"), params.data.trg_lang)
     rows = []
     for beam, alpha in itertools.product(args.beams, args.alphas):
         if beam == 1 and alpha != args.alphas[0]:
@@ -43,9 +43,7 @@ def main() -> None:
         found = translator.translate_data(
             data, beam, params.evaluate.max_len, alpha, params.evaluate.batch_size
         )
-        scores, _ = score_translations(
-            [translator.text(h) for h in found], references, params.data.trg_lang
-        )
+        scores, _ = score([translator.text(h) for h in found])
         rows.append({"beam_size": beam, "length_penalty": alpha, **scores})
         print(
             f"beam {beam:>2} alpha {alpha:.2f}: "

@@ -7,7 +7,7 @@ import math
 from nmt.batching import ParallelData
 from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
-from nmt.evaluation import score_translations
+from nmt.evaluation import Scorer
 from nmt.io import write_json, write_text
 from nmt.loss import evaluate_loss
 from nmt.paths import IDS, METRICS, RAW, TRANSLATIONS
@@ -26,7 +26,7 @@ def main() -> None:
         data = ParallelData.load(
             IDS / params.vocab_of(arch) / f"{name}.parquet", translator.params.reverse_src
         )
-        references = read_lines(RAW / f"{name}.{trg_lang}")
+        score = Scorer(read_lines(RAW / f"{name}.{trg_lang}"), trg_lang)
         loss = evaluate_loss(translator.model, data, settings.batch_size)
         results[name] = {"loss": loss, "ppl": math.exp(loss)}
         outputs = {}
@@ -40,9 +40,7 @@ def main() -> None:
                 progress=f"{arch} {name} {search}",
             )
             outputs[search] = [translator.text(h) for h in found]
-            results[name][search], signatures = score_translations(
-                outputs[search], references, trg_lang
-            )
+            results[name][search], signatures = score(outputs[search])
         write_text(TRANSLATIONS / arch / f"{name}.txt", "".join(f"{t}\n" for t in outputs["beam"]))
         greedy, beam = results[name]["greedy"], results[name]["beam"]
         print(

@@ -12,7 +12,15 @@ from nmt.config import fingerprint, load_params
 from nmt.io import write_json
 from nmt.models import build_model
 from nmt.paths import CHECKPOINTS, IDS, LIVE, LOGS, METRICS, VOCAB, model_path
-from nmt.runtime import relaunch, resolve_device, start_ranks, stop_ranks, under_torchrun
+from nmt.runtime import (
+    check_mixed_precision,
+    cpu_info,
+    relaunch,
+    resolve_device,
+    start_ranks,
+    stop_ranks,
+    under_torchrun,
+)
 from nmt.training import Trainer, running_code, seed_everything
 from nmt.vocab import load_vocab_pair
 
@@ -24,6 +32,7 @@ def main() -> None:
     if train_params.processes > 1 and not under_torchrun():
         sys.exit(relaunch(train_params.processes, sys.argv))
     device, ranks = start_ranks(resolve_device(params.device), train_params.processes)
+    check_mixed_precision(device, train_params.amp, cpu_info())
     vocab = params.vocab_of(arch)
     vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
     sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocabs[0].hash, vocabs[1].hash)

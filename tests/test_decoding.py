@@ -157,6 +157,43 @@ def test_beam_search_never_scores_below_greedy(trained, arch):
     assert changed  # beam search found other translations, not only the greedy ones
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_done_sentences_leaving_the_batch_change_no_translation(trained, arch, monkeypatch):
+    """Differential: greedy and beam search (4-best lists, attention included) give the
+    same hypotheses and scores whether done sentences leave the batch at once or never."""
+    data = random_pairs(60, vocab=24, seed=7)
+    model = trained[arch]
+    compactions = []
+    select_memory = model.select_memory
+
+    def counted(memory, rows):
+        compactions.append(len(rows))
+        return select_memory(memory, rows)
+
+    monkeypatch.setattr(model, "select_memory", counted)
+
+    def translations(compact: float) -> list[list[list]]:
+        monkeypatch.setattr("nmt.decoding.COMPACT", compact)
+        return [
+            translate_corpus_n_best(model, data, 60, 30, beam_size, 0.6, n_best=beam_size)
+            for beam_size in (1, 4)
+        ]
+
+    never = translations(2.0)  # a share of the rows no done sentences ever reach
+    assert compactions == [240]  # beam search's one repeat of the memory per beam
+    compactions.clear()
+    at_once = translations(1e-9)
+    greedy_leaving, beam_leaving = compactions.index(240), len(compactions) - 1
+    assert greedy_leaving and beam_leaving > greedy_leaving  # sentences did leave, in both
+    for kept, left in zip(never, at_once, strict=True):
+        for kept_list, left_list in zip(kept, left, strict=True):
+            assert [h.tokens for h in left_list] == [h.tokens for h in kept_list]
+            for a, b in zip(kept_list, left_list, strict=True):
+                assert b.score == pytest.approx(a.score, abs=1e-5)
+                if a.attention is not None:
+                    assert torch.allclose(a.attention, b.attention, atol=1e-6)
+
+
 @pytest.mark.parametrize("beam_size", [1, 4])
 def test_ctranslate2_export_translates_alike(trained, beam_size, tmp_path):
     """The exported trained Transformer gives the same translations and scores by

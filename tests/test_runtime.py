@@ -14,7 +14,14 @@ from nmt import NMTError
 from nmt.batching import join_small_batches
 from nmt.config import BatchParams, TrainParams
 from nmt.models import architecture, build_model
-from nmt.runtime import Ranks, resolve_device, start_ranks, stop_ranks
+from nmt.runtime import (
+    Ranks,
+    check_mixed_precision,
+    cpu_info,
+    resolve_device,
+    start_ranks,
+    stop_ranks,
+)
 from nmt.training import Trainer, seed_everything
 from tests.conftest import random_pairs
 
@@ -128,3 +135,17 @@ def test_mixed_precision_trains_close_to_float32(tmp_path, arch):
     for one, two in zip(full.history, mixed.history, strict=True):
         assert two["train_loss"] == pytest.approx(one["train_loss"], rel=0.03)
         assert two["train_loss"] != one["train_loss"]  # bfloat16 did run
+
+
+def test_bf16_is_refused_on_a_cpu_without_native_bf16(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512f\n")
+    plain = cpu_info(cpuinfo)
+    assert plain == ("Some CPU", frozenset({"fpu", "avx2", "avx512f"}))
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    with pytest.raises(NMTError, match=r"^train.amp: this CPU \(Some CPU\) has no native bf"):
+        check_mixed_precision(cpu, True, plain)
+    check_mixed_precision(cpu, False, plain)
+    check_mixed_precision(gpu, True, plain)
+    check_mixed_precision(cpu, True, ("Other CPU", frozenset({"avx512_bf16"})))
+    check_mixed_precision(cpu, True, ("Other CPU", frozenset({"amx_bf16"})))

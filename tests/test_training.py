@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nmt import NMTError
+from nmt import NMTError, dropout
 from nmt.config import BatchParams, TrainParams, available_archs
 from nmt.loss import evaluate_loss
 from nmt.models import architecture, build_model
@@ -71,7 +71,8 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     broken = make_trainer(tmp_path / "broken", epochs=3, **RECIPE)
     with pytest.raises(KeyboardInterrupt):
         broken.fit(on_epoch=stop_after_first)
-    torch.manual_seed(999)  # a fresh process would start from another random state
+    torch.manual_seed(999)  # a fresh process would start from other random states
+    dropout.seed(999)
     resumed = make_trainer(tmp_path / "broken", epochs=3, **RECIPE)
     assert resumed.restore() and resumed.epoch == 1
     resumed.fit()
@@ -96,6 +97,28 @@ def test_more_epochs_continue_a_finished_run(tmp_path, caplog):
     other.fingerprint = "different settings"
     assert not other.restore()
     assert "is from other settings; starting afresh" in caplog.text
+
+
+def test_patience_stops_early_and_keeps_the_model_the_full_run_keeps(tmp_path, monkeypatch, caplog):
+    """Validation losses that fall for two epochs and then rise: with train.patience 2 the
+    run stops after epoch 4, keeping epoch 2's weights, as the run of all 6 epochs does; a
+    rerun resumes into the stop, and a lower patience than the run went past starts afresh."""
+    caplog.set_level("INFO")
+    losses = iter([3.0, 2.0, 2.5, 2.6, 2.7, 2.8] * 3)
+    monkeypatch.setattr("nmt.training.evaluate_loss", lambda *args: next(losses))
+    full = make_trainer(tmp_path / "full", epochs=6)
+    full.fit()
+    early = make_trainer(tmp_path / "early", epochs=6, patience=2)
+    summary = early.fit()
+    assert (summary.epochs, summary.best_epoch) == (4, 2)
+    assert "stopped after epoch 4 of 6, best epoch 2" in caplog.text
+    for name, tensor in full.final_state().items():
+        assert torch.equal(tensor, early.final_state()[name]), name
+    again = make_trainer(tmp_path / "early", epochs=6, patience=2)
+    assert again.restore() and again.fit().epochs == 4
+    stricter = make_trainer(tmp_path / "early", epochs=6, patience=1)
+    assert not stricter.restore()
+    assert "2 epochs past its best, more than train.patience (1) allows" in caplog.text
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):

@@ -222,7 +222,9 @@ def test_progress_of_a_file_on_a_terminal(workdir, tmp_path):
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     args = [str(TRANSLATE), "--max-len", "3", "-i", str(source), "-o", str(tmp_path / "o.en")]
     env = {name: value for name, value in os.environ.items() if name != "CI"}
-    process = subprocess.Popen(args, cwd=workdir, stdin=subprocess.DEVNULL, stderr=follower, env=env)
+    process = subprocess.Popen(
+        args, cwd=workdir, stdin=subprocess.DEVNULL, stderr=follower, env=env
+    )
     os.close(follower)
     shown = b""
     while chunk := _read(leader):

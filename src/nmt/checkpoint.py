@@ -75,6 +75,15 @@ def read_config(folder: Path, name: str = CONFIG) -> dict[str, Any]:
     return config
 
 
+def packaged_vocabs(folder: Path, config: dict[str, Any]) -> tuple[Vocabulary, Vocabulary]:
+    """The vocabularies a package (ours or its export) carries, checked against the hashes
+    its config recorded."""
+    vocabs = load_vocab_pair(folder / VOCAB_DIR, *config["langs"])
+    if [v.hash for v in vocabs] != config["vocab_hashes"]:
+        raise NMTError(f"{folder / VOCAB_DIR} is not the vocabulary {folder} was trained with")
+    return vocabs
+
+
 def load_model(
     folder: Path, arch: str | None = None
 ) -> tuple[Seq2Seq, ModelParams, tuple[Vocabulary, Vocabulary], dict[str, Any]]:
@@ -82,9 +91,7 @@ def load_model(
     config = read_config(folder)
     if arch is not None and config["arch"] != arch:
         raise NMTError(f"{folder} holds a {config['arch']!r} model, not {arch!r}")
-    vocabs = load_vocab_pair(folder / VOCAB_DIR, *config["langs"])
-    if [v.hash for v in vocabs] != config["vocab_hashes"]:
-        raise NMTError(f"{folder / VOCAB_DIR} is not the vocabulary {folder} was trained with")
+    vocabs = packaged_vocabs(folder, config)
     params = architecture(config["arch"]).Params.model_validate(config["model_params"])
     model = build_model(config["arch"], params, *config["vocab_sizes"])
     weights = folder / WEIGHTS

@@ -126,14 +126,16 @@ class TrainParams(Section):
     warmup: int = Field(0, ge=0)  # optimizer steps of linear warmup
     batch_tokens: int = Field(0, ge=0)  # batches of at most this many padded tokens; 0: batch.size
     average: int = Field(1, ge=1)  # the model is the mean of the last `average` epochs' weights
+    patience: int = Field(0, ge=0)  # stop after this many epochs without a better valid loss
     max_batches: int = Field(0, ge=0)  # per epoch; 0 means the whole training set
     processes: int = Field(1, ge=1)  # data-parallel ranks on this machine; batches stay global
     amp: bool = False  # bfloat16 autocast in training
 
     def resume_key(self) -> dict[str, Any]:
-        """The settings a resumed run must share. Not `epochs`, so training longer continues,
-        unless the learning rate schedule depends on the number of epochs."""
-        return self.model_dump(exclude=None if self.schedule == "cosine" else {"epochs"})
+        """The settings a resumed run must share. Not `epochs` or `patience`, so training longer
+        continues, unless the learning rate schedule depends on the number of epochs."""
+        free = {"patience"} if self.schedule == "cosine" else {"epochs", "patience"}
+        return self.model_dump(exclude=free)
 
 
 class EvaluateParams(Section):

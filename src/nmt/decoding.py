@@ -4,6 +4,11 @@ Both run the model's own `encode` / `decode` / `project`, one step at a time for
 batch of sentences (beam search: of sentences x beams), until every hypothesis has emitted
 <eos> or `max_len` tokens. A hypothesis's score is the sum of its tokens' log-probabilities,
 <eos> included; beam search picks the best final beam by score / length penalty.
+
+A sentence that is done (greedy: it emitted <eos>; beam: all its beams did) only pads from
+then on, so it leaves the batch: once the done ones are a quarter of the rows (`COMPACT`),
+the state and memory keep only the others. What is recorded of each step is the same as
+without leaving: the done ones' rows get <pad> at no cost.
 """
 
 from __future__ import annotations
@@ -25,6 +30,38 @@ class Hypothesis:
     tokens: list[int]  # without <sos> and <eos>
     score: float  # sum of log-probabilities of the tokens and the final <eos>
     attention: torch.Tensor | None  # [output steps, source length], for attention models
+
+
+COMPACT = 0.25  # drop the done sentences' rows once they are this share of the rows
+
+
+class Rows:
+    """Which rows of the whole batch the decoder still computes, and the step records of
+    all rows of the batch, with <pad> at no cost in the rows that left."""
+
+    def __init__(self, n: int, device: torch.device):
+        self.n = n
+        self.alive = torch.arange(n, device=device)  # the batch's rows the decoder computes
+
+    def tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.alive.new_full((self.n,), PAD_ID).index_put_((self.alive,), tokens)
+
+    def values(self, values: torch.Tensor) -> torch.Tensor:
+        return values.new_zeros(self.n).index_put_((self.alive,), values)
+
+    def origins(self, origin: torch.Tensor) -> torch.Tensor:
+        """Back-pointers in the whole batch's rows: a row that left points to itself."""
+        everyone = torch.arange(self.n, device=self.alive.device)
+        return everyone.index_put_((self.alive,), self.alive[origin])
+
+    def weights(self, weights: torch.Tensor) -> torch.Tensor:
+        """Attention [L, rows] of the alive rows into [L, n]."""
+        full = weights.new_zeros(weights.shape[0], self.n)
+        full[:, self.alive] = weights
+        return full
+
+    def keep(self, kept: torch.Tensor) -> None:
+        self.alive = self.alive[kept]
 
 
 def length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -72,19 +109,25 @@ def greedy_search(
     device = src.device
     token = torch.full((batch,), SOS_ID, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
-    columns = torch.arange(batch, device=device)
+    rows = Rows(batch, device)
     tokens, scores, attention = [], [], []
     for _ in range(max_len):
         features, state, weights = model.decode(token.unsqueeze(0), state, memory)
+        columns = torch.arange(len(token), device=device)
         log_probs = never_emitted(model.project(features[0], memory, columns).log_softmax(-1))
         best, token = log_probs.max(-1)
-        tokens.append(token)
-        scores.append(best)
+        tokens.append(rows.tokens(token))
+        scores.append(rows.values(best))
         if weights is not None:
-            attention.append(weights[0])
+            attention.append(rows.weights(weights[0]))
         done |= token == EOS_ID
         if done.all():
             break
+        if done.sum() >= COMPACT * len(done):
+            kept = (~done).nonzero().squeeze(1)
+            state, memory = model.select_state(state, kept), model.select_memory(memory, kept)
+            token, done = token[kept], done[kept]
+            rows.keep(kept)
     return _hypotheses(torch.stack(tokens), torch.stack(scores), attention, src_len)
 
 
@@ -109,30 +152,39 @@ def ranked_beams(
     device = src.device
     rows = torch.arange(batch, device=device).repeat_interleave(k)
     state, memory = model.select_state(state, rows), model.select_memory(memory, rows)
-    columns = torch.arange(batch * k, device=device)
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start as the same <sos>: expand only one of them
     token = torch.full((batch * k,), SOS_ID, device=device)
     finished = torch.zeros(batch * k, dtype=torch.bool, device=device)
+    rows = Rows(batch * k, device)
     history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # token, origin, gain
     attention = []
     for _ in range(max_len):
         features, state, weights = model.decode(token.unsqueeze(0), state, memory)
+        columns = torch.arange(len(token), device=device)
         log_probs = never_emitted(model.project(features[0], memory, columns).log_softmax(-1))
         log_probs[finished] = float("-inf")
         log_probs[finished, PAD_ID] = 0.0
-        vocab = log_probs.shape[1]
-        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, k * vocab)
+        vocab, sentences = log_probs.shape[1], len(scores)
+        candidates = (scores.reshape(-1, 1) + log_probs).reshape(sentences, k * vocab)
         scores, flat = candidates.topk(k, dim=1)
-        origin = (torch.arange(batch, device=device).unsqueeze(1) * k + flat // vocab).reshape(-1)
+        first_beams = torch.arange(sentences, device=device).unsqueeze(1) * k
+        origin = (first_beams + flat // vocab).reshape(-1)
         token = (flat % vocab).reshape(-1)
-        history.append((token, origin, log_probs[origin, token]))
+        gain = log_probs[origin, token]
+        history.append((rows.tokens(token), rows.origins(origin), rows.values(gain)))
         if weights is not None:
-            attention.append(weights[0][:, origin])
+            attention.append(rows.weights(weights[0][:, origin]))
         state = model.select_state(state, origin)
         finished = finished[origin] | (token == EOS_ID)
         if finished.all():
             break
+        done = finished.reshape(sentences, k).all(1)
+        if done.sum() >= COMPACT * sentences:
+            kept = (~done).repeat_interleave(k).nonzero().squeeze(1)
+            state, memory = model.select_state(state, kept), model.select_memory(memory, kept)
+            token, finished, scores = token[kept], finished[kept], scores[~done]
+            rows.keep(kept)
     # Follow the back-pointers from each final beam to its first step.
     row, walked = torch.arange(batch * k, device=device), []
     for step in reversed(range(len(history))):

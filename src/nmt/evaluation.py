@@ -32,12 +32,17 @@ from nmt.cli import run_stage
 from nmt.tokenization import read_lines, tokenize
 
 
-def metrics() -> dict[str, Metric]:
+def metrics(
+    references: list[str] | None = None, tokenized_references: list[str] | None = None
+) -> dict[str, Metric]:
+    """The metrics, each with its references cached when given."""
+    text = None if references is None else [references]
+    tokens = None if tokenized_references is None else [tokenized_references]
     return {
-        "bleu": BLEU(),
-        "bleu_lowercase": BLEU(lowercase=True),
-        "chrf": CHRF(),
-        "bleu_tokenized": BLEU(tokenize="none", force=True),  # tokenized on purpose
+        "bleu": BLEU(references=text),
+        "bleu_lowercase": BLEU(lowercase=True, references=text),
+        "chrf": CHRF(references=text),
+        "bleu_tokenized": BLEU(tokenize="none", force=True, references=tokens),  # on purpose
     }
 
 
@@ -51,20 +56,31 @@ def _check_lengths(hypotheses: list[str], references: list[str]) -> None:
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
 
 
+class Scorer:
+    """Scores of detokenized translations against one set of references, and the sacreBLEU
+    signatures that say how each was computed. The references are tokenized and read into
+    sacreBLEU's statistics once, however many systems (greedy, beam, settings) are scored."""
+
+    def __init__(self, references: list[str], lang: str):
+        self.references, self.lang = references, lang
+        self.metrics = metrics(references, tokenized(references, lang))
+
+    def __call__(self, hypotheses: list[str]) -> tuple[dict[str, float], dict[str, str]]:
+        _check_lengths(hypotheses, self.references)
+        tokens = tokenized(hypotheses, self.lang)
+        scores, signatures = {}, {}
+        for name, metric in self.metrics.items():
+            system = tokens if name == "bleu_tokenized" else hypotheses
+            scores[name] = metric.corpus_score(system, None).score
+            signatures[name] = str(metric.get_signature())
+        return scores, signatures
+
+
 def score_translations(
     hypotheses: list[str], references: list[str], lang: str
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Scores of detokenized translations and the sacreBLEU signatures that say how each was
-    computed."""
-    _check_lengths(hypotheses, references)
-    inputs = {"text": (hypotheses, references)}
-    inputs["tokens"] = (tokenized(hypotheses, lang), tokenized(references, lang))
-    scores, signatures = {}, {}
-    for name, metric in metrics().items():
-        system, reference = inputs["tokens" if name == "bleu_tokenized" else "text"]
-        scores[name] = metric.corpus_score(system, [reference]).score
-        signatures[name] = str(metric.get_signature())
-    return scores, signatures
+    """The scores of one system (`Scorer`, for several against the same references)."""
+    return Scorer(references, lang)(hypotheses)
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ import torch
 from ctranslate2.specs import TransformerSpec, common_spec
 
 from nmt import EOS, SOS, UNK, NMTError
-from nmt.checkpoint import CONFIG, VOCAB_DIR, load_model, read_config
+from nmt.checkpoint import CONFIG, VOCAB_DIR, load_model, packaged_vocabs, read_config
 from nmt.decoding import Hypothesis
 from nmt.io import atomic_folder
 from nmt.models.transformer import MultiHeadAttention, TransformerSeq2Seq
-from nmt.vocab import Vocabulary, load_vocab_pair
+from nmt.vocab import Vocabulary
 
 PACKAGE_CONFIG = "package.json"
 
@@ -140,9 +140,7 @@ class CTranslate2Translator:
     def load(cls, folder: Path, compute_type: str = "float32") -> CTranslate2Translator:
         """`compute_type` int8 quantizes the float32 weights as they load."""
         config = read_config(folder, PACKAGE_CONFIG)
-        vocabs = load_vocab_pair(folder / VOCAB_DIR, *config["langs"])
-        if [v.hash for v in vocabs] != config["vocab_hashes"]:
-            raise NMTError(f"{folder / VOCAB_DIR} is not the vocabulary {folder} was exported with")
+        vocabs = packaged_vocabs(folder, config)
         try:
             engine = ctranslate2.Translator(
                 str(folder), "cpu", compute_type=compute_type, intra_threads=torch.get_num_threads()

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,6 +40,30 @@ def resolve_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise NMTError(f"params.yaml: device must be auto, cpu or cuda[:N], got {name!r}")
     return device
+
+
+NATIVE_BF16 = frozenset(("avx512_bf16", "amx_bf16"))  # CPU flags of bfloat16 arithmetic
+
+
+def cpu_info(path: Path = Path("/proc/cpuinfo")) -> tuple[str, frozenset[str]]:
+    """This CPU's model name and instruction-set flags (from Linux; unknown elsewhere)."""
+    text = path.read_text() if path.is_file() else ""
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, value in (line.split(":", 1) for line in text.splitlines() if ":" in line)
+    )
+    return fields.get("model name", "an unknown CPU"), frozenset(fields.get("flags", "").split())
+
+
+def check_mixed_precision(device: torch.device, amp: bool, cpu: tuple[str, frozenset[str]]) -> None:
+    """bfloat16 pays on GPUs and on CPUs that compute in it; other CPUs emulate it, slower
+    than float32, so there the option is refused rather than left to run slowly."""
+    model, flags = cpu
+    if amp and device.type == "cpu" and not flags & NATIVE_BF16:
+        raise NMTError(
+            f"train.amp: this CPU ({model}) has no native bfloat16 (no avx512_bf16 or amx_bf16 "
+            f"flag), where bfloat16 trains slower than float32; set train.amp to false"
+        )
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:

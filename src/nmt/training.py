@@ -33,7 +33,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from nmt import NMTError
+from nmt import NMTError, dropout
 from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
 from nmt.io import save_torch
@@ -135,10 +135,12 @@ class RunFiles:
 
     def save_last(self, state: dict[str, Any], ranks: Ranks) -> None:
         """`state` and the random states: the main rank's teacher forcing draws (in `state`)
-        and every rank's dropout draws, gathered to the main rank, which writes."""
-        dropout_rngs = ranks.gather(torch.get_rng_state())
+        and every rank's dropout draws (nmt.dropout's masks, and torch's for what it draws
+        inside kernels), gathered to the main rank, which writes."""
+        torch_rngs = ranks.gather(torch.get_rng_state())
+        mask_rngs = ranks.gather(dropout.get_state())
         if ranks.is_main:
-            save_torch(self.last, {**state, "torch_rng": dropout_rngs})
+            save_torch(self.last, {**state, "torch_rng": torch_rngs, "mask_rng": mask_rngs})
 
     def read_last(self) -> dict[str, Any] | None:
         """The state of the last finished epoch. Tensors and plain values only: a file that
@@ -269,11 +271,19 @@ class Trainer:
                 f"({self.params.epochs}); starting afresh"
             )
             return False
+        patience = self.params.patience
+        if patience and state["epoch"] - state["best_epoch"] > patience:
+            log.info(
+                f"train: {last} is {state['epoch'] - state['best_epoch']} epochs past its best, "
+                f"more than train.patience ({patience}) allows; starting afresh"
+            )
+            return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.teacher_forcing_rng.set_state(state["teacher_forcing_rng"])
         torch.set_rng_state(state["torch_rng"][self.ranks.rank])
+        dropout.set_state(state["mask_rng"][self.ranks.rank])
         self.epoch, self.history = state["epoch"], state["history"]
         self.best_valid, self.best_epoch = state["best_valid"], state["best_epoch"]
         if self.ranks.is_main:
@@ -344,9 +354,10 @@ class Trainer:
         self, on_epoch: Callable[[dict[str, float]], None] = lambda record: None
     ) -> TrainSummary:
         """Train the remaining epochs; `on_epoch` gets each epoch's record (for dvclive)."""
-        if self.epoch == 0:
-            torch.manual_seed(self.seed)  # dropout draws from here; a resumed run restored them
-        while self.epoch < self.params.epochs:
+        if self.epoch == 0:  # a resumed run restored the dropout draws
+            torch.manual_seed(self.seed)
+            dropout.seed(self.seed, self.ranks.rank)
+        while self.epoch < self.params.epochs and not self.stalled():
             start = time.perf_counter()
             train_loss, tokens = self.train_epoch()
             seconds = time.perf_counter() - start
@@ -375,6 +386,12 @@ class Trainer:
                 f"train: epoch {self.epoch}: train loss {train_loss:.3f}, valid loss "
                 f"{valid_loss:.3f} (ppl {math.exp(valid_loss):.2f}), {seconds:.0f}s"
             )
+        if self.stalled() and self.ranks.is_main:
+            log.info(
+                f"train: no better valid loss in {self.params.patience} epochs (train.patience); "
+                f"stopped after epoch {self.epoch} of {self.params.epochs}, best epoch "
+                f"{self.best_epoch}"
+            )
         summary = TrainSummary(self.epoch, self.best_epoch, self.best_valid)
         if self.params.average > 1 and self.ranks.is_main:  # the other ranks are done
             self.model.load_state_dict(self.final_state())
@@ -385,6 +402,11 @@ class Trainer:
                 averaged_valid_loss=averaged,
             )
         return summary
+
+    def stalled(self) -> bool:
+        """Early stopping: the validation loss has not improved for train.patience epochs."""
+        patience = self.params.patience
+        return bool(patience) and self.epoch - self.best_epoch >= patience
 
     def final_state(self) -> Weights:
         """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""

@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import pad_packed_sequence
 
 from nmt import PAD_ID
 from nmt.config import ModelParams
+from nmt.dropout import Dropout
 from nmt.rnn import gru_step, init_normal_, pack
 from nmt.seq2seq import Rows, Seq2Seq
 
@@ -53,7 +54,7 @@ class AttentionSeq2Seq(Seq2Seq[torch.Tensor, Annotations]):
         self.trg_embedding = nn.Embedding(trg_vocab, p.emb_dim)
         self.decoder = nn.GRU(p.emb_dim + 2 * p.hid_dim, p.hid_dim)  # over [emb; context]
         self.out = nn.Linear(p.hid_dim + 2 * p.hid_dim + p.emb_dim, trg_vocab)
-        self.dropout = nn.Dropout(p.dropout)
+        self.dropout = Dropout(p.dropout)
         init_normal_(self)
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, Annotations]:

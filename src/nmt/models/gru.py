@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmt.config import ModelParams
+from nmt.dropout import Dropout
 from nmt.rnn import gru_step, init_normal_, pack
 from nmt.seq2seq import Rows, Seq2Seq
 
@@ -43,7 +44,7 @@ class GRUSeq2Seq(Seq2Seq[torch.Tensor, Context]):
         self.trg_embedding = nn.Embedding(trg_vocab, p.emb_dim)
         self.decoder = nn.GRU(p.emb_dim + p.hid_dim, p.hid_dim)  # over [embedding; context]
         self.out = nn.Linear(p.emb_dim + 2 * p.hid_dim, trg_vocab)  # [emb; hidden; context]
-        self.dropout = nn.Dropout(p.dropout)
+        self.dropout = Dropout(p.dropout)
         init_normal_(self)
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, Context]:

@@ -7,6 +7,7 @@ from pydantic import Field
 from torch import nn
 
 from nmt.config import ModelParams
+from nmt.dropout import Dropout
 from nmt.rnn import pack
 from nmt.seq2seq import Rows, Seq2Seq
 
@@ -27,7 +28,7 @@ class LSTMSeq2Seq(Seq2Seq[LSTMState, None]):
         self.trg_embedding = nn.Embedding(trg_vocab, p.emb_dim)
         self.decoder = nn.LSTM(p.emb_dim, p.hid_dim, p.n_layers, dropout=between_layers)
         self.out = nn.Linear(p.hid_dim, trg_vocab)
-        self.dropout = nn.Dropout(p.dropout)
+        self.dropout = Dropout(p.dropout)
         for param in self.parameters():
             nn.init.uniform_(param, -0.08, 0.08)
 

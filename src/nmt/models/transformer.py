@@ -24,6 +24,7 @@ from torch import nn
 
 from nmt import PAD_ID, NMTError
 from nmt.config import Invalid, ModelParams
+from nmt.dropout import Dropout, dropout
 from nmt.seq2seq import Rows, Seq2Seq
 
 
@@ -92,17 +93,19 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The attended values merged back to [B, T, width], and when asked the attention
         weights averaged over heads, [B, T, S]."""
-        dropout = self.dropout if self.training else 0.0
-        if need_weights:
+        p = self.dropout if self.training else 0.0
+        # On the GPU the fused kernel draws its own dropout; on the CPU the weights are
+        # formed here, so that the cheap masks of nmt.dropout drop them.
+        if need_weights or (p and queries.device.type == "cpu"):
             scores = queries @ keys.transpose(2, 3) / math.sqrt(queries.shape[-1])
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
             weights = scores.softmax(-1)
-            attended = F.dropout(weights, dropout, self.training) @ values
+            attended = dropout(weights, p, self.training) @ values
         else:
             weights = None
             attended = F.scaled_dot_product_attention(
-                queries, keys, values, attn_mask=mask, dropout_p=dropout
+                queries, keys, values, attn_mask=mask, dropout_p=p
             )
         merged = attended.transpose(1, 2).flatten(2)
         return self.out_proj(merged), None if weights is None else weights.mean(1)
@@ -111,7 +114,7 @@ class MultiHeadAttention(nn.Module):
 class FeedForward(nn.Sequential):
     def __init__(self, width: int, ff_dim: int, dropout: float):
         super().__init__(
-            nn.Linear(width, ff_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_dim, width)
+            nn.Linear(width, ff_dim), nn.ReLU(), Dropout(dropout), nn.Linear(ff_dim, width)
         )
 
 
@@ -122,7 +125,7 @@ class Sublayer(nn.Module):
         super().__init__()
         self.norm, self.dropout, self.norm_first = (
             nn.LayerNorm(width),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             norm_first,
         )
 
@@ -227,7 +230,7 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
         self.encoder_norm = nn.LayerNorm(p.hid_dim) if p.norm_first else nn.Identity()
         self.decoder_norm = nn.LayerNorm(p.hid_dim) if p.norm_first else nn.Identity()
         self.out = nn.Linear(p.hid_dim, trg_vocab)
-        self.dropout = nn.Dropout(p.dropout)
+        self.dropout = Dropout(p.dropout)
         for param in self.parameters():
             if param.dim() > 1 and param.requires_grad:  # not the fixed sinusoids
                 nn.init.xavier_uniform_(param)
