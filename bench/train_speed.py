@@ -87,7 +87,7 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
     vocab = params.vocab_of(arch)
     vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
     sizes = [len(v) for v in vocabs]
-    data = ParallelData.load(IDS / vocab / "train.parquet", model_params.reverse_src)
+    data = ParallelData.load(IDS / vocab, "train", model_params.reverse_src)
     groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed, 0)
     seed_everything(params.seed)
     ours = build_model(arch, model_params, *sizes)

@@ -33,8 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     translator = Translator.of_pipeline(params, args.arch)
-    ids = IDS / params.vocab_of(args.arch) / "val.parquet"
-    data = ParallelData.load(ids, translator.params.reverse_src)
+    data = ParallelData.load(IDS / params.vocab_of(args.arch), "val", translator.params.reverse_src)
     score = Scorer(read_lines(RAW / f"val.{params.data.trg_lang}"), params.data.trg_lang)
     rows = []
     for beam, alpha in itertools.product(args.beams, args.alphas):

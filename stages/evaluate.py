@@ -23,9 +23,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     signatures: dict[str, str] = {}  # how sacreBLEU scored: the same for every test set
     for name in settings.test_sets:
-        data = ParallelData.load(
-            IDS / params.vocab_of(arch) / f"{name}.parquet", translator.params.reverse_src
-        )
+        data = ParallelData.load(IDS / params.vocab_of(arch), name, translator.params.reverse_src)
         score = Scorer(read_lines(RAW / f"{name}.{trg_lang}"), trg_lang)
         loss = evaluate_loss(translator.model, data, settings.batch_size)
         results[name] = {"loss": loss, "ppl": math.exp(loss)}

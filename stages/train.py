@@ -29,15 +29,16 @@ def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
     model_params, train_params = params.model_params(arch), params.train_params(arch)
+    device = resolve_device(params.device)
+    check_mixed_precision(device, train_params.amp, cpu_info())  # before any rank starts
     if train_params.processes > 1 and not under_torchrun():
         sys.exit(relaunch(train_params.processes, sys.argv))
-    device, ranks = start_ranks(resolve_device(params.device), train_params.processes)
-    check_mixed_precision(device, train_params.amp, cpu_info())
+    device, ranks = start_ranks(device, train_params.processes)
     vocab = params.vocab_of(arch)
     vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
     sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocabs[0].hash, vocabs[1].hash)
-    train = ParallelData.load(IDS / vocab / "train.parquet", model_params.reverse_src)
-    valid = ParallelData.load(IDS / vocab / "val.parquet", model_params.reverse_src)
+    train = ParallelData.load(IDS / vocab, "train", model_params.reverse_src)
+    valid = ParallelData.load(IDS / vocab, "val", model_params.reverse_src)
 
     seed_everything(params.seed)
     model = build_model(arch, model_params, *sizes).to(device)

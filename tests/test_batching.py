@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
-from nmt import EOS_ID, PAD_ID, SOS_ID, MissingInput, NMTError
-from nmt.batching import ParallelData, drop_long_pairs
+from nmt import EOS_ID, PAD_ID, SOS_ID, UNK_ID, MissingInput, NMTError
+from nmt.batching import ParallelData
+from nmt.ids import SplitCounts, TokenFile, drop_long_pairs, numericalize, write_ids
 from tests.conftest import random_pairs
 
 
@@ -64,8 +66,8 @@ def test_padding_ratio_counts_pads():
 def test_mismatched_sides_and_missing_file(tmp_path):
     with pytest.raises(NMTError, match="2 source but 1 target sentences"):
         ParallelData([np.array([2, 3])] * 2, [np.array([2, 3])])
-    with pytest.raises(MissingInput, match=r"train.parquet not found$"):
-        ParallelData.load(tmp_path / "train.parquet")
+    with pytest.raises(MissingInput, match=r"train.src.npy not found$"):
+        ParallelData.load(tmp_path, "train")
 
 
 def test_long_pairs_are_dropped_and_counted():
@@ -90,3 +92,56 @@ def test_token_batches_fit_the_budget_and_cover_every_example_once():
     assert max(sizes) > 2 * min(sizes)  # short sentences come in bigger batches
     alone = data.batch_indices(32, pool_factor=4, seed=1, epoch=0, max_tokens=1)
     assert all(len(g) == 1 for g in alone)
+
+
+def test_ids_written_in_chunks_read_back_from_disk(tmp_path):
+    data = random_pairs(50, vocab=30, seed=4)
+    src, trg = list(data.src), list(data.trg)
+    chunks = [(src[:7], trg[:7]), ([], []), (src[7:], trg[7:])]
+    lengths = write_ids(tmp_path, "train", iter(chunks))
+    assert np.array_equal(lengths, data.lengths)
+    for reverse in (False, True):
+        loaded = ParallelData.load(tmp_path, "train", reverse_src=reverse)
+        expected = ParallelData(src, trg, reverse_src=reverse)
+        assert isinstance(loaded.src.tokens, TokenFile) and isinstance(loaded.trg.tokens, TokenFile)
+        assert np.array_equal(loaded.lengths, expected.lengths)
+        for i in range(len(expected)):
+            assert loaded.src[i].tolist() == expected.src[i].tolist()
+            assert loaded.trg[i].tolist() == expected.trg[i].tolist()
+        index = np.arange(20, 40)
+        batch, same = loaded.collate(index), expected.collate(index)
+        assert torch.equal(batch.src, same.src) and torch.equal(batch.trg, same.trg)
+    (tmp_path / "train.trg.npy").write_bytes(b"not numpy")
+    with pytest.raises(MissingInput, match=r"train.trg.npy is not a token array written by"):
+        ParallelData.load(tmp_path, "train")
+    np.save(tmp_path / "train.trg.npy", np.zeros(3))
+    with pytest.raises(
+        MissingInput, match=r"train.trg.npy holds float64 \(3,\), not the token ids"
+    ):
+        ParallelData.load(tmp_path, "train")
+
+
+class Letters:
+    """A stand-in vocabulary: one id per letter, <unk> for 'z'."""
+
+    def encode(self, lines: list[str]) -> list[np.ndarray]:
+        ids = [[UNK_ID if c == "z" else 4 + ord(c) - ord("a") for c in line] for line in lines]
+        return [np.array([SOS_ID, *s, EOS_ID]) for s in ids]
+
+
+def test_numericalize_streams_chunks_and_tallies_them():
+    pairs = [("ab", "c"), ("abcdef", "d"), ("z", "az"), ("b", "bcdefgh"), ("e", "f")]
+    counts = SplitCounts()
+    chunks = list(numericalize(iter(pairs), (Letters(), Letters()), counts, max_len=4, chunk=2))
+    assert [len(src) for src, _ in chunks] == [1, 1, 1]  # 2 + 2 + 1 pairs, 2 of them too long
+    assert [[s.tolist() for s in src] for src, _ in chunks] == [
+        [[2, 4, 5, 3]],
+        [[2, 0, 3]],
+        [[2, 8, 3]],
+    ]
+    assert counts == SplitCounts(
+        pairs=3, dropped=2, src_tokens=10, trg_tokens=10, src_unknown=1, trg_unknown=1
+    )
+    whole = SplitCounts()
+    assert sum(len(s) for s, _ in numericalize(iter(pairs), (Letters(),) * 2, whole)) == 5
+    assert whole.dropped == 0

@@ -20,6 +20,7 @@ from nmt import SPECIALS, NMTError
 from nmt.checkpoint import load_model, save_model
 from nmt.config import WordVocabParams
 from nmt.download import download, read_checksums
+from nmt.ids import write_ids
 from nmt.io import save_torch
 from nmt.models import architecture, build_model
 from nmt.vocab import build_words
@@ -56,11 +57,9 @@ def tiny_project(root: Path, **train: object) -> Path:
     tokens = pd.DataFrame({"de": [words], "en": [words]})
     spec = WordVocabParams(kind="words", min_freq=1)
     build_words(root / "data/vocab/words", spec, tokens, ("de", "en"))
-    (root / "data/ids/words").mkdir(parents=True)
     for split, n, seed in (("train", 3000, 1), ("val", 100, 2)):
         data = random_pairs(n, vocab=VOCAB, seed=seed)
-        frame = pd.DataFrame({"src": data.src, "trg": data.trg})
-        frame.to_parquet(root / f"data/ids/words/{split}.parquet")
+        write_ids(root / "data/ids/words", split, [(list(data.src), list(data.trg))])
     return root
 
 
@@ -159,10 +158,10 @@ def test_bad_params_stop_a_stage_with_one_line_and_write_nothing(tmp_path, chang
 
 def test_missing_data_names_the_stage_to_run(tmp_path):
     root = tiny_project(tmp_path)
-    (root / "data/ids/words/val.parquet").unlink()
+    (root / "data/ids/words/val.trg.npy").unlink()
     _, err = train(root).communicate(timeout=120)
     assert err == (
-        "error: data/ids/words/val.parquet not found: run `dvc repro numericalize@words` first\n"
+        "error: data/ids/words/val.trg.npy not found: run `dvc repro numericalize@words` first\n"
     )
 
 

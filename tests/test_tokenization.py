@@ -84,7 +84,7 @@ def test_tokenize_memory_stays_flat_while_streaming(raw_dir, tmp_path):
         ("data/tokens/train.parquet", "tokenize"),
         ("data/vocab/words/en.parquet", "vocab@words"),
         ("data/vocab/subwords/tokenizer.json", "vocab@subwords"),
-        ("data/ids/subwords/val.parquet", "numericalize@subwords"),
+        ("data/ids/subwords/val.src.npy", "numericalize@subwords"),
         ("models/gru/model.safetensors", "train@gru"),
         ("models/transformer", "train@transformer"),
         ("elsewhere/gru/config.json", None),

@@ -6,7 +6,8 @@ import pytest
 
 from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, MissingInput, NMTError
 from nmt.config import SentencePieceParams, WordVocabParams
-from nmt.tokenization import tokenized_chunks
+from nmt.io import write_parquet_chunks
+from nmt.tokenization import TokenTable, tokenized_chunks
 from nmt.vocab import (
     Vocabulary,
     WordTokenizer,
@@ -71,10 +72,12 @@ def test_word_vocabulary_saved_and_loaded_with_its_tokenizer(tmp_path):
 
 
 def test_classic_vocabulary_sizes_on_real_multi30k(raw_dir, tmp_path):
-    train = pd.concat(tokenized_chunks(raw_dir, "train", "de", "en"))
-    assert len(train) == 29000
+    """Counted as the stage counts: streamed from the tokenize output, a row group at a time."""
+    tokens = tmp_path / "train.parquet"
+    assert write_parquet_chunks(tokens, tokenized_chunks(raw_dir, "train", "de", "en")) == 29000
     spec = WordVocabParams(kind="words", lowercase=True, min_freq=2)
-    assert build_words(tmp_path, spec, train, ("de", "en")) == {"de": 7853, "en": 5893}
+    sizes = build_words(tmp_path / "vocab", spec, TokenTable(tokens), ("de", "en"))
+    assert sizes == {"de": 7853, "en": 5893}
 
 
 @pytest.fixture(scope="module")

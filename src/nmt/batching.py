@@ -8,14 +8,15 @@ Tensors are sequence-first: `[seq_len, batch]`, as the recurrent models consume 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from nmt import PAD_ID, MissingInput, NMTError
+from nmt.ids import SIDES, Sequences, TokenFile, ids_files
 
 
 @dataclass
@@ -42,44 +43,30 @@ def pad(sequences: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def drop_long_pairs(
-    src: list[np.ndarray], trg: list[np.ndarray], max_len: int
-) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """The pairs whose sides both hold at most `max_len` words (<sos>/<eos> not counted), and
-    how many were dropped: a rare runaway line would otherwise set a whole batch's length."""
-    keep = [
-        i
-        for i, (s, t) in enumerate(zip(src, trg, strict=True))
-        if max(len(s), len(t)) - 2 <= max_len
-    ]
-    return [src[i] for i in keep], [trg[i] for i in keep], len(src) - len(keep)
-
-
 class ParallelData:
-    """Numericalized sentence pairs; the source may be read reversed (Sutskever et al.)."""
+    """Numericalized sentence pairs; the source may be read reversed (Sutskever et al.).
+    Batches are formed from the lengths alone; `collate` reads the sentences it pads."""
 
-    def __init__(self, src: list[np.ndarray], trg: list[np.ndarray], reverse_src: bool = False):
+    def __init__(
+        self, src: Sequence[np.ndarray], trg: Sequence[np.ndarray], reverse_src: bool = False
+    ):
         if len(src) != len(trg):
             raise NMTError(f"{len(src)} source but {len(trg)} target sentences")
-        if reverse_src:  # reverse the words, keep <sos> first and <eos> last
-            src = [np.concatenate([s[:1], s[-2:0:-1], s[-1:]]) for s in src]
-        self.src, self.trg = src, trg
-        self.lengths = np.array(
-            [(len(s), len(t)) for s, t in zip(src, trg, strict=True)], dtype=np.int64
-        ).reshape(-1, 2)
+        src = src if isinstance(src, Sequences) else Sequences.of(src)
+        self.src = Sequences(src.tokens, src.offsets, reverse_src)
+        self.trg = trg if isinstance(trg, Sequences) else Sequences.of(trg)
+        self.lengths = np.stack([self.src.lengths, self.trg.lengths], axis=1)
 
     @classmethod
-    def load(cls, path: Path, reverse_src: bool = False, limit: int = 0) -> ParallelData:
-        if not path.is_file():
-            raise MissingInput(path)
-        frame = pd.read_parquet(path)
-        if limit:
-            frame = frame.head(limit)
-        return cls(
-            [np.asarray(s) for s in frame["src"]],
-            [np.asarray(t) for t in frame["trg"]],
-            reverse_src,
-        )
+    def load(cls, folder: Path, split: str, reverse_src: bool = False) -> ParallelData:
+        """A split that numericalize wrote into `folder`; its tokens stay on disk until read."""
+        files = ids_files(folder, split)
+        for path in files.values():
+            if not path.is_file():
+                raise MissingInput(path)
+        offsets = np.load(files["offsets"])
+        src, trg = (TokenFile(files[side]) for side in SIDES)
+        return cls(Sequences(src, offsets[:, 0]), Sequences(trg, offsets[:, 1]), reverse_src)
 
     def __len__(self) -> int:
         return len(self.src)

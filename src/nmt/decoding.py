@@ -150,8 +150,8 @@ def ranked_beams(
     batch, k = src.shape[1], beam_size
     state, memory = model.encode(src, src_len)
     device = src.device
-    rows = torch.arange(batch, device=device).repeat_interleave(k)
-    state, memory = model.select_state(state, rows), model.select_memory(memory, rows)
+    repeat = torch.arange(batch, device=device).repeat_interleave(k)
+    state, memory = model.select_state(state, repeat), model.select_memory(memory, repeat)
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start as the same <sos>: expand only one of them
     token = torch.full((batch * k,), SOS_ID, device=device)

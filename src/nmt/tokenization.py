@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import spacy
 from spacy.tokenizer import Tokenizer
 
@@ -85,6 +86,20 @@ def detokenize(tokens: list[str]) -> str:
     """Text from tokens, with spaces removed where the tokenizer had split without one."""
     text = " ".join(tokens)
     return _ATTACH_RIGHT.sub("", _ATTACH_LEFT.sub("", text))
+
+
+class TokenTable:
+    """The tokenize stage's output for a split, read a row group at a time: `table[lang]`
+    iterates one language's token lists without holding the table in memory."""
+
+    def __init__(self, path: Path):
+        if not path.is_file():
+            raise MissingInput(path)
+        self.path = path
+
+    def __getitem__(self, lang: str) -> Iterator[list[str]]:
+        for batch in pq.ParquetFile(self.path).iter_batches(columns=[lang]):
+            yield from batch.column(0).to_pylist()
 
 
 def tokenized_chunks(

@@ -20,7 +20,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -47,7 +47,7 @@ class WordTokenizer:
     lowercase: bool
 
     def split(self, lines: list[str]) -> list[list[str]]:
-        return lowered(tokenize(lines, self.lang), self.lowercase)
+        return list(lowered(tokenize(lines, self.lang), self.lowercase))
 
     def join(self, tokens: list[str]) -> str:
         return detokenize(tokens)
@@ -71,8 +71,8 @@ class PieceTokenizer:
         return self.processor.decode_pieces(tokens)
 
 
-def lowered(sentences: Iterable[list[str]], lowercase: bool) -> list[list[str]]:
-    return [[t.lower() for t in s] if lowercase else list(s) for s in sentences]
+def lowered(sentences: Iterable[list[str]], lowercase: bool) -> Iterator[list[str]]:
+    return ([t.lower() for t in s] if lowercase else list(s) for s in sentences)
 
 
 def lowered_line(line: str, lowercase: bool) -> str:
@@ -134,9 +134,13 @@ def count_vocab(sentences: Iterable[Iterable[str]], min_freq: int) -> pd.DataFra
 
 
 def build_words(
-    folder: Path, spec: WordVocabParams, train_tokens: pd.DataFrame, langs: tuple[str, str]
+    folder: Path,
+    spec: WordVocabParams,
+    train_tokens: Mapping[str, Iterable[list[str]]],
+    langs: tuple[str, str],
 ) -> dict[str, int]:
-    """A word vocabulary per language from the training split's spaCy tokens; their sizes."""
+    """A word vocabulary per language from the training split's spaCy tokens (`train_tokens[lang]`
+    iterates one language's sentences: a `TokenTable` streams them); their sizes."""
     sizes = {}
     for lang in langs:
         vocab = count_vocab(lowered(train_tokens[lang], spec.lowercase), spec.min_freq)
