@@ -86,13 +86,13 @@ def project(corpus: Path, folder: Path, batches: int) -> Path:
     return folder
 
 
-STAGES = {
-    "download": ["download_data.py"],
-    "tokenize": ["tokenize_corpus.py"],
-    "vocab": ["build_vocab.py", "subwords"],
-    "numericalize": ["numericalize.py", "subwords"],
-    "train, 1 process": ["train.py", "transformer"],
-    "train, 2 processes": ["train.py", "transformer"],
+STAGES = {  # what is measured: the stage script and its argument, and train.processes
+    "download": (["download_data.py"], None),
+    "tokenize": (["tokenize_corpus.py"], None),
+    "vocab": (["build_vocab.py", "subwords"], None),
+    "numericalize": (["numericalize.py", "subwords"], None),
+    "train, 1 process": (["train.py", "transformer"], 1),
+    "train, 2 processes": (["train.py", "transformer"], 2),
 }
 
 
@@ -121,10 +121,10 @@ def measure(pairs: int, mirror: Path, work: Path, batches: int) -> dict[str, dic
     corpus = synthesize(mirror, pairs, work / "corpus")
     folder = project(corpus, work / "project", batches)
     row = {}
-    for stage, (script, *args) in STAGES.items():
-        if "2 processes" in stage:
+    for stage, ((script, *args), processes) in STAGES.items():
+        if processes:
             params = yaml.safe_load((folder / "params.yaml").read_text())
-            params["train"]["processes"] = 2
+            params["train"]["processes"] = processes
             (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         command = [sys.executable, f"stages/{script}", *args]
         row[stage] = run_measured(command, folder)
