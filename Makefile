@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # torch is pinned first so that pip does not pull a multi-GB CUDA build where a CPU wheel is at hand.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install repro test lint clean
+.PHONY: install repro smoke test clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ install: $(VENV)/.installed
 # each stage's wall time goes to metrics/repro_time.json.
 repro: install
 	PATH="$(abspath $(BIN)):$$PATH" python bench/repro_time.py
+
+# A first look in minutes: every stage on the real data, each model trained for 20 batches and
+# evaluated on test_2016_flickr, as a DVC experiment in a temporary copy (the workspace, its
+# lock and metrics stay the full run's); `dvc exp show` lists it beside main's results.
+SMOKE := -S train.epochs=1 -S train.max_batches=20 -S transformer.train.epochs=1 \
+	-S transformer.train.average=1 -S 'evaluate.test_sets=[test_2016_flickr]'
+smoke: install
+	PATH="$(abspath $(BIN)):$$PATH" dvc exp run --temp $(SMOKE)
 
 test: install
 	$(BIN)/ruff check src stages tests bench

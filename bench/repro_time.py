@@ -5,12 +5,18 @@ A stage's time runs from dvc's "Running stage" line to the next one (or to the e
 includes dvc's own hashing and caching of that stage's outputs. Stages dvc skipped as
 unchanged are listed with 0 seconds.
 
-    python bench/repro_time.py [--out metrics/repro_time.json] [-- dvc repro arguments]
+A full reproduction takes hours, and may be cut off (a stopped machine, a killed job). The file
+is rewritten as the run goes (`"complete": false` until dvc ends well), and `--resume` adds the
+next run as a new segment, with its own CPU description: stage times and the total are summed
+over the segments, so the time lost to an interruption stays counted.
+
+    python bench/repro_time.py [--out metrics/repro_time.json] [--resume] [-- dvc repro args]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -42,13 +48,38 @@ def stage_times(lines: list[tuple[float, str]], end: float) -> dict[str, float]:
     return times
 
 
+SAVE_EVERY = 30.0  # seconds between rewrites of the times file while dvc runs
+
+
+def summed(segments: list[dict]) -> dict:
+    """The run's totals: each stage's seconds and the wall time, over all segments."""
+    stages: dict[str, float] = {}
+    for segment in segments:
+        for name, seconds in segment["stages"].items():
+            stages[name] = round(stages.get(name, 0.0) + seconds, 1)
+    return {"total_seconds": sum(s["seconds"] for s in segments), "stages": stages}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("metrics/repro_time.json"))
+    parser.add_argument("--resume", action="store_true", help="add to the run in --out")
     parser.add_argument("dvc_args", nargs="*", help="passed to dvc repro")
     args = parser.parse_args()
+    earlier = json.loads(args.out.read_text())["segments"] if args.resume else []
+    machine = describe()
     start = time.time()
     lines: list[tuple[float, str]] = []
+
+    def save(complete: bool) -> dict:
+        now = time.time()
+        stages = {name: round(s, 1) for name, s in stage_times(lines, now).items()}
+        segment = {**machine, "seconds": round(now - start, 1), "stages": stages}
+        times = {"complete": complete, **summed([*earlier, segment])}
+        write_json(args.out, {**times, "segments": [*earlier, segment]})
+        return times
+
+    saved = start
     with subprocess.Popen(
         ["dvc", "repro", *args.dvc_args],
         stdout=subprocess.PIPE,
@@ -60,19 +91,13 @@ def main() -> None:
         for line in process.stdout:
             print(line, end="", flush=True)
             lines.append((time.time(), line.rstrip("\n")))
-    end = time.time()
-    if process.returncode:
-        sys.exit(process.returncode)  # a failed run's times would describe no reproduction
-    stages = stage_times(lines, end)
-    write_json(
-        args.out,
-        {
-            **describe(),
-            "total_seconds": end - start,
-            "stages": {name: round(seconds, 1) for name, seconds in stages.items()},
-        },
-    )
-    print(f"repro_time: {end - start:.0f} s in all; per stage in {args.out}")
+            if time.time() - saved > SAVE_EVERY:
+                save(complete=False)
+                saved = time.time()
+    times = save(complete=process.returncode == 0)
+    if process.returncode:  # kept as an unfinished segment, for --resume
+        sys.exit(process.returncode)
+    print(f"repro_time: {times['total_seconds']:.0f} s in all; per stage in {args.out}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 
 For each architecture three steps start from the same weights and train on the same batches
 (the first batches of epoch 0, same teacher-forcing draws): the seed's loop, ours with torch's
-dropout masks, and ours as it trains (masks from nmt.dropout). Each batch is timed for all
-three, in a rotating order, so machine noise hits them alike. Reported: target tokens per
-second of each, our speedup over the seed and the part of it the cheap masks give, and model
+dropout masks, and ours as it trains (masks from nmt.dropout). On a CPU with native bfloat16
+(`avx512_bf16` or `amx_bf16`) two more: ours as `train.amp: true` trains (bfloat16 autocast,
+fp32 weights), and the model wholly in bfloat16 (weights, gradients, optimizer: not a way to
+train, since its updates round away, but the bound of any bfloat16 scheme that casts weights
+once per step). Each batch is timed for all, in a rotating order, so machine noise hits them
+alike. Reported: target tokens per second of each, our speedup over the seed, the
+part of it the cheap masks give, bfloat16's over fp32 (autocast, and the bound), and model
 FLOP utilisation (the FLOPs our step needs per batch, counted by torch, over time and a
 measured fp32 matmul peak). The CPU model and its flags are printed with the numbers.
 
@@ -40,6 +44,7 @@ from nmt.io import write_json
 from nmt.loss import sequence_loss
 from nmt.models import build_model
 from nmt.paths import IDS, VOCAB
+from nmt.runtime import NATIVE_BF16, autocast, cpu_info
 from nmt.seq2seq import Seq2Seq
 from nmt.training import make_optimizer, optimizer_step, seed_everything
 from nmt.vocab import load_vocab_pair
@@ -81,7 +86,17 @@ def train_step(
     optimizer_step(model, optimizer, loss_fn(model, batch.src, batch.src_len, batch.trg, tf), clip)
 
 
-def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
+def in_bf16(loss_fn: LossFn) -> LossFn:
+    """The loss under bfloat16 autocast, as `train.amp` trains; backward runs outside it."""
+
+    def loss(*args: torch.Tensor) -> torch.Tensor:
+        with autocast(torch.device("cpu"), True):
+            return loss_fn(*args)
+
+    return loss
+
+
+def bench_arch(arch: str, n_batches: int, warmup: int, bf16: bool) -> dict[str, float]:
     params = load_params()
     model_params, train = params.model_params(arch), params.train_params(arch)
     vocab = params.vocab_of(arch)
@@ -107,6 +122,20 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
         ),
         "ours": (ours, make_optimizer(ours, train.lr), sequence_loss, contextlib.nullcontext),
     }
+    if bf16:  # elsewhere bfloat16 is emulated: slower, and nothing to learn
+        halved, bound = copy.deepcopy(ours), copy.deepcopy(ours).to(torch.bfloat16)
+        contenders["ours_bf16"] = (
+            halved,
+            make_optimizer(halved, train.lr),
+            in_bf16(sequence_loss),
+            contextlib.nullcontext,
+        )
+        contenders["bf16_bound"] = (
+            bound,
+            make_optimizer(bound, train.lr),
+            sequence_loss,
+            contextlib.nullcontext,
+        )
     if arch not in ARCHS:  # the seed has no Transformer
         del contenders["reference"]
     seconds = dict.fromkeys(contenders, 0.0)
@@ -152,10 +181,12 @@ def bench_arch(arch: str, n_batches: int, warmup: int) -> dict[str, float]:
         "target_tokens": tokens,
         **{  # no reference for the Transformer: NaN
             f"{name}_tokens_per_second": tokens / seconds.get(name, math.nan)
-            for name in ("reference", "ours_torch_masks", "ours")
+            for name in ("reference", "ours_torch_masks", "ours", "ours_bf16", "bf16_bound")
         },
         "speedup": speedup,
         "cheap_masks_speedup": seconds["ours_torch_masks"] / seconds["ours"],
+        "bf16_speedup": seconds["ours"] / seconds.get("ours_bf16", math.nan),
+        "bf16_bound_speedup": seconds["ours"] / seconds.get("bf16_bound", math.nan),
         "flops_per_target_token": flops_per_token,
         "ours_kernel_share": kernel_share,
         "kernel_bound_speedup": speedup / kernel_share,
@@ -172,15 +203,17 @@ def main() -> None:
     args = parser.parse_args()
     peak = matmul_peak()
     machine = describe()
+    bf16 = bool(cpu_info()[1] & NATIVE_BF16)  # elsewhere bfloat16 is emulated, slower
     results: dict[str, dict[str, float]] = {}
     print(f"{machine['cpu']} ({' '.join(machine['flags'])}), {machine['torch_threads']} threads")
     print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
     print(
         f"{'arch':<10} {'reference tok/s':>16} {'torch masks':>12} {'ours tok/s':>11} "
         f"{'speedup':>8} {'masks':>6} {'MFU ref':>8} {'MFU ours':>9} {'kernels':>8} {'bound':>6}"
+        f" {'bf16 tok/s':>11} {'bf16':>6} {'bound':>6}"
     )
     for arch in args.archs:
-        r = bench_arch(arch, args.batches, args.warmup)
+        r = bench_arch(arch, args.batches, args.warmup, bf16)
         for name in ("reference", "ours"):
             r[f"{name}_mfu"] = r["flops_per_target_token"] * r[f"{name}_tokens_per_second"] / peak
         results[arch] = r
@@ -190,7 +223,9 @@ def main() -> None:
             f"{r['ours_tokens_per_second']:>11.0f} {r['speedup']:>7.2f}x "
             f"{r['cheap_masks_speedup']:>5.2f}x "
             f"{r['reference_mfu']:>8.1%} {r['ours_mfu']:>9.1%} "
-            f"{r['ours_kernel_share']:>8.0%} {r['kernel_bound_speedup']:>5.2f}x"
+            f"{r['ours_kernel_share']:>8.0%} {r['kernel_bound_speedup']:>5.2f}x "
+            f"{r['ours_bf16_tokens_per_second']:>11.0f} {r['bf16_speedup']:>5.2f}x "
+            f"{r['bf16_bound_speedup']:>5.2f}x"
         )
     write_json(
         args.out,

@@ -1,7 +1,8 @@
 """Translation speed and quality of each engine on one test set, measured in one run.
 
 For every trained architecture of the pipeline (models/<arch>), our PyTorch batched search;
-for the Transformer also its CTranslate2 export (exports/transformer) in float32 and int8.
+for the Transformer also its CTranslate2 export (exports/transformer) in float32 and int8,
+each with one batch at a time on all threads and with a batch per thread (the default).
 All use the same beam size, batch size and thread count; each row reports sentences per
 second (the best of --repeats timed passes over the whole test set, after a warm-up), its
 ratio to our PyTorch Transformer, and sacreBLEU (cased) and tokenized BLEU of its output.
@@ -15,6 +16,7 @@ at alpha > 0 the two engines may choose other beams; --alpha 0 makes them rank a
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 
@@ -63,9 +65,10 @@ def main() -> None:
     for arch in args.archs or [a for a in params.archs if model_path(a).is_dir()]:
         engines.append((arch, "pytorch", Translator.load(model_path(arch), arch)))
         if (EXPORTS / arch).is_dir():
-            for compute_type in ("float32", "int8"):
-                loaded = CTranslate2Translator.load(EXPORTS / arch, compute_type)
-                engines.append((arch, f"ctranslate2 {compute_type}", loaded))
+            for compute_type, workers in itertools.product(("float32", "int8"), (1, None)):
+                loaded = CTranslate2Translator.load(EXPORTS / arch, compute_type, workers)
+                layout = f"{loaded.workers} batch{'es' if loaded.workers > 1 else ''} at once"
+                engines.append((arch, f"ctranslate2 {compute_type}, {layout}", loaded))
     rows = []
     for arch, engine, translator in engines:
 

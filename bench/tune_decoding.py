@@ -3,7 +3,8 @@
 Decodes `val` with the pipeline's model (models/<arch>.pt) for every pair of --beams and
 --alphas and prints the scores of each, best first by the metric --by. Test sets are never
 read, so the choice does not leak into the reported results; put the winner in params.yaml
-(`evaluate.beam_size`, `evaluate.length_penalty`).
+(`<arch>.evaluate.beam_size`, `<arch>.evaluate.length_penalty`: decoding settings of one
+architecture, which never retrain it).
 
     python bench/tune_decoding.py transformer --beams 1 5 10 --alphas 0 0.6 1.0
 """
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="all scores as JSON")
     args = parser.parse_args()
     params = load_params()
+    settings = params.evaluate_params(args.arch)
     translator = Translator.of_pipeline(params, args.arch)
     data = ParallelData.load(IDS / params.vocab_of(args.arch), "val", translator.params.reverse_src)
     score = Scorer(read_lines(RAW / f"val.{params.data.trg_lang}"), params.data.trg_lang)
@@ -39,9 +41,7 @@ def main() -> None:
     for beam, alpha in itertools.product(args.beams, args.alphas):
         if beam == 1 and alpha != args.alphas[0]:
             continue  # greedy search has no length penalty
-        found = translator.translate_data(
-            data, beam, params.evaluate.max_len, alpha, params.evaluate.batch_size
-        )
+        found = translator.translate_data(data, beam, settings.max_len, alpha, settings.batch_size)
         scores, _ = score([translator.text(h) for h in found])
         rows.append({"beam_size": beam, "length_penalty": alpha, **scores})
         print(

@@ -18,7 +18,7 @@ from nmt.translate import Translator
 def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
-    settings, trg_lang = params.evaluate, params.data.trg_lang
+    settings, trg_lang = params.evaluate_params(arch), params.data.trg_lang
     translator = Translator.of_pipeline(params, arch)
     results: dict[str, dict] = {}
     signatures: dict[str, str] = {}  # how sacreBLEU scored: the same for every test set

@@ -14,7 +14,7 @@ from nmt.translate import Translator
 def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
-    src_lang, settings = params.data.src_lang, params.evaluate
+    src_lang, settings = params.data.src_lang, params.evaluate_params(arch)
     translator = Translator.of_pipeline(params, arch)
     test_set = settings.test_sets[0]
     lines = list(itertools.islice(iter_lines(RAW / f"{test_set}.{src_lang}"), settings.heatmaps))

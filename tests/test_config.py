@@ -1,3 +1,6 @@
+import json
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ def raw_params() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def test_defaults_are_the_seed_models_trained_briefly(default_params):
+def test_defaults_are_the_seed_models_and_recipe(default_params):
     lstm = default_params.model_params("lstm")
     assert (lstm.emb_dim, lstm.hid_dim, lstm.n_layers, lstm.dropout, lstm.reverse_src) == (
         256,
@@ -40,23 +43,28 @@ def test_defaults_are_the_seed_models_trained_briefly(default_params):
         train = default_params.train_params(arch)
         assert (train.lr, train.clip, train.teacher_forcing) == (1e-3, 1.0, 0.5)
         assert (train.label_smoothing, train.warmup, train.average) == (0.0, 0, 1)
-        assert train.epochs == 1  # small default for a laptop; the seed's 20 is one -S away
+        assert (train.epochs, train.patience) == (20, 5)  # the seed's 20, stopped early
     assert TrainParams().epochs == 20  # and the seed's count where params.yaml is silent
 
 
-def test_transformer_defaults_are_the_classic_small_one(default_params):
+def test_transformer_defaults_are_the_small_subword_recipe(default_params):
     model = default_params.model_params("transformer")
     assert (model.n_layers, model.hid_dim, model.heads, model.ff_dim, model.dropout) == (
-        3,
+        4,
+        128,
+        4,
         256,
-        8,
-        512,
-        0.1,
+        0.3,
     )
+    assert model.share_embeddings and model.tie_embeddings
     assert not model.reverse_src and not model.norm_first and model.positions == "learned"
+    assert default_params.vocabs[default_params.vocab_of("transformer")].joint
     train = default_params.train_params("transformer")
-    assert (train.lr, train.teacher_forcing, train.label_smoothing) == (5e-4, 1.0, 0.1)
-    assert train.epochs == 1  # shared with the other architectures
+    assert (train.lr, train.teacher_forcing, train.label_smoothing) == (2e-3, 1.0, 0.1)
+    assert (train.schedule, train.warmup, train.epochs, train.average) == ("cosine", 2000, 50, 10)
+    decoding = default_params.evaluate_params("transformer")
+    assert (decoding.beam_size, decoding.length_penalty) == (10, 1.4)  # tuned on val
+    assert default_params.evaluate_params("gru").beam_size == 5  # the shared setting
 
 
 def test_train_section_of_one_architecture_overrides_only_it():
@@ -67,19 +75,65 @@ def test_train_section_of_one_architecture_overrides_only_it():
     assert params.train_params("lstm").lr == 0.001
 
 
-def test_dvc_yaml_tracks_every_training_and_shared_model_key():
-    """Each train@ stage lists the shared keys one by one and its architecture's section, so a
-    change to another architecture's section does not retrain it."""
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
-    tracked = set(stage["do"]["params"])
-    assert {p.removeprefix("train.") for p in tracked if p.startswith("train.")} == set(
-        TrainParams.model_fields
+def test_dvc_yaml_tracks_training_settings_through_the_settings_stage():
+    """settings@<arch> tracks every key its architecture may read (the shared sections whole,
+    its own model and train sections) and train@<arch> tracks only its output, so a change to
+    another architecture's section, to decoding, or to a shared key the architecture overrides
+    does not retrain it; evaluate@ and heatmaps@ track the architecture's evaluate section."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    settings, train = stages["settings"], stages["train"]
+    assert settings["foreach"] == train["foreach"] == "${archs}"
+    tracked = set(settings["do"]["params"])
+    assert {"seed", "device", "batch", "model", "train", "${key}.model", "${key}.train"} <= tracked
+    assert "${key}" not in tracked and "${key}.evaluate" not in tracked
+    assert "params" not in train["do"] and "data/settings/${key}.json" in train["do"]["deps"]
+    for name in ("evaluate", "heatmaps"):
+        assert "${key}.evaluate" in stages[name]["do"]["params"]
+    for arch in raw_params()["archs"]:  # DVC tracks a section only where params.yaml has it
+        assert {"model", "train", "evaluate"} <= set(raw_params()[arch]), arch
+
+
+def test_settings_change_only_where_an_architecture_reads_the_change(tmp_path, monkeypatch):
+    """The settings stage's file: what the train stage reads, resolved; a shared key that the
+    Transformer overrides leaves its file byte for byte as it was, and changes the GRU's."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["settings.py", "transformer"])
+
+    def written(raw: dict) -> dict[str, bytes]:
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+        files = {}
+        for arch in ("gru", "transformer"):
+            sys.argv[1] = arch
+            runpy.run_path(str(ROOT / "stages/settings.py"), run_name="__main__")
+            files[arch] = (tmp_path / f"data/settings/{arch}.json").read_bytes()
+        return files
+
+    raw = raw_params()
+    before = written(raw)
+    params = parse_params(raw)
+    resolved = json.loads(before["transformer"])
+    assert resolved["model"] == params.model_params("transformer").model_dump()
+    assert resolved["train"] == params.train_params("transformer").model_dump()
+    raw["model"]["hid_dim"] = 1024
+    after = written(raw)
+    assert after["transformer"] == before["transformer"] and after["gru"] != before["gru"]
+
+
+def test_evaluate_section_of_one_architecture_overrides_only_it():
+    raw = raw_params()
+    raw["gru"]["evaluate"] = {"beam_size": 3, "test_sets": ["val"]}
+    params = parse_params(raw)
+    assert (params.evaluate_params("gru").beam_size, params.evaluate_params("gru").test_sets) == (
+        3,
+        ("val",),
     )
-    assert {p.removeprefix("model.") for p in tracked if p.startswith("model.")} == set(
-        raw_params()["model"]
-    )
-    assert "${key}" in tracked and stage["foreach"] == "${archs}"
-    assert set(raw_params()["train"]) == set(TrainParams.model_fields)
+    assert params.evaluate_params("lstm") == params.evaluate
+    raw["gru"]["evaluate"] = {"test_sets": ["dev"]}
+    with pytest.raises(ParamsError, match=r"each of gru\.evaluate\.test_sets must be one of data"):
+        parse_params(raw)
+    raw["gru"]["evaluate"] = {"beam_size": 0}
+    with pytest.raises(ParamsError, match=r"gru\.evaluate\.beam_size must be >= 1, got 0"):
+        parse_params(raw)
 
 
 def test_arch_section_overrides_shared_value():
@@ -155,11 +209,11 @@ def test_arch_section_overrides_shared_value():
         (lambda p: p["train"].update(average=0), "train.average must be >= 1, got 0"),
         (
             lambda p: p["transformer"]["model"].update(heads=3),
-            "transformer.model.hid_dim must be a multiple of heads (3), got 256",
+            "transformer.model.hid_dim must be a multiple of heads (3), got 128",
         ),
         (
-            lambda p: p["transformer"]["model"].update(emb_dim=128),
-            "transformer.model.emb_dim must be equal to hid_dim (256), got 128",
+            lambda p: p["transformer"]["model"].update(emb_dim=64),
+            "transformer.model.emb_dim must be equal to hid_dim (128), got 64",
         ),
         (
             lambda p: p["transformer"]["model"].update(positions="rotary"),

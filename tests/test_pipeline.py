@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "batch": {"size": 64},
     "model": {"emb_dim": 8, "hid_dim": 16},
-    "lstm": {"model": {"n_layers": 2}},
+    # The LSTM and GRU set their own dropout: `-S model.dropout` reaches the attention model alone.
+    "lstm": {"model": {"n_layers": 2, "dropout": 0.2}},
+    "gru": {"model": {"dropout": 0.2}},
     "attention": {"model": {"attn_dim": 8}},
     "transformer": {
         "model": {
@@ -36,7 +38,9 @@ TINY = {
             "share_embeddings": True,
             "tie_embeddings": True,
             "max_positions": 200,  # test_2018_flickr has a sentence of 125 pieces of 1,000
-        }
+        },
+        "train": {"epochs": 1, "average": 1},  # its recipe's own 50 and 10 otherwise
+        "evaluate": {"beam_size": 2},
     },
     "archs": {"transformer": "subwords"},  # the others read words
     "vocabs": {"subwords": {"vocab_size": 1000}},
@@ -199,7 +203,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     data_stages = {"download", "tokenize"}
     data_stages |= {f"{stage}@{vocab}" for stage in ("vocab", "numericalize") for vocab in VOCABS}
     every = data_stages | {"curves"}
-    every |= {f"{stage}@{arch}" for stage in ("train", "evaluate", "heatmaps") for arch in ARCHS}
+    per_arch = ("settings", "train", "evaluate", "heatmaps")
+    every |= {f"{stage}@{arch}" for stage in per_arch for arch in ARCHS}
     every |= {"export@transformer"}
     timed = run(root, env, "python", "bench/repro_time.py", "--out", "repro_time.json")
     assert stages_run(timed) == every  # dvc repro, timed: the time of each stage it ran
@@ -286,8 +291,21 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert package_bytes(root / "models/gru") == model
     assert stages_run(run(root, env, "dvc", "repro")) == set()
     shutil.rmtree(root / "models/gru")  # or is rewritten from the finished run's checkpoint,
-    assert stages_run(run(root, env, "dvc", "repro")) == {"train@gru"}  # byte for byte,
+    resumed = run(
+        root, env, "python", "bench/repro_time.py", "--out", "repro_time.json", "--resume"
+    )
+    assert stages_run(resumed) == {"train@gru"}  # byte for byte,
     assert package_bytes(root / "models/gru") == model  # so nothing downstream reruns
+    again = json.loads((root / "repro_time.json").read_text())  # a second segment, summed
+    assert again["complete"] and [s["stages"] for s in again["segments"][:1]] == [times["stages"]]
+    added = again["segments"][1]["stages"]
+    assert added["train@gru"] > 0 and added["train@lstm"] == 0  # skipped: 0 s
+    assert again["stages"]["train@gru"] == pytest.approx(
+        times["stages"]["train@gru"] + added["train@gru"], abs=0.2
+    )
+    assert again["total_seconds"] == pytest.approx(
+        times["total_seconds"] + again["segments"][1]["seconds"]
+    )
 
     clone = root.parent / "clone"  # a clean checkout with a populated cache rebuilds nothing
     run(root.parent, env, "git", "clone", "-q", str(root), str(clone))
@@ -298,11 +316,13 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         assert (clone / name).read_bytes() == (root / name).read_bytes()
 
     out = run(root, env, "dvc", "exp", "run", "-S", "attention.model.attn_dim=12")
-    assert stages_run(out) == {f"{s}@attention" for s in ("train", "evaluate", "heatmaps")} | {
-        "curves"
-    }
+    stages = ("settings", "train", "evaluate", "heatmaps")
+    assert stages_run(out) == {f"{s}@attention" for s in stages} | {"curves"}
+    out = run(root, env, "dvc", "exp", "run", "-S", "model.dropout=0.4")  # read by attention only
+    resolved = {f"settings@{arch}" for arch in ARCHS}  # each resolves it; one file changes
+    assert stages_run(out) == resolved | {f"{s}@attention" for s in stages[1:]} | {"curves"}
     out = run(root, env, "dvc", "exp", "run", "-S", "transformer.train.label_smoothing=0.2")
-    stages = ("train", "evaluate", "heatmaps", "export")
+    stages = ("settings", "train", "evaluate", "heatmaps", "export")
     assert stages_run(out) == {f"{s}@transformer" for s in stages} | {"curves"}
 
     out = run(root, env, "dvc", "exp", "run", "-S", "evaluate.beam_size=3")
@@ -311,6 +331,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     changed = {key for name, values in diff.items() if "eval_" in name for key in values}
     assert any(".beam." in key for key in changed)  # beam results moved; greedy may not
     assert "metrics/train_gru.json" not in diff and "metrics/train_lstm.json" not in diff
+    out = run(root, env, "dvc", "exp", "run", "-S", "+gru.evaluate.beam_size=3")
+    assert stages_run(out) == {"evaluate@gru", "heatmaps@gru"}  # one architecture's decoding
 
     run(root, env, "git", "checkout", "-q", "--", ".")  # back to the committed tiny results
     run(root, env, "dvc", "checkout", "-q")
@@ -324,8 +346,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     )
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     advice = "`git checkout -- metrics logs && dvc checkout` restores the committed ones"
-    assert "gru.model.hid_dim must be >= 1, got -5 (DVC removed train@gru's" in failed.stderr
-    assert advice in failed.stderr and not (root / "models/gru").exists()
+    assert "gru.model.hid_dim must be >= 1, got -5 (DVC removed settings@gru's" in failed.stderr
+    assert advice in failed.stderr and (root / "models/gru").is_dir()  # stopped before training
     run(root, env, "git", "checkout", "-q", "--", "params.yaml", "metrics", "logs")
     run(root, env, "dvc", "checkout", "-q")
     assert package_bytes(root / "models/gru") == model
@@ -379,7 +401,9 @@ def test_two_process_training_and_a_queued_sweep(project):
     run(root, env, "git", "checkout", "-q", "--", ".")  # the committed tiny results
     run(root, env, "dvc", "checkout", "-q")
     out = run(root, env, "dvc", "exp", "run", "-S", "+gru.train.processes=2")
-    assert stages_run(out) == {"train@gru", "evaluate@gru", "heatmaps@gru", "curves"}
+    assert stages_run(out) == {
+        f"{s}@gru" for s in ("settings", "train", "evaluate", "heatmaps")
+    } | {"curves"}
     assert out.count("trainable parameters") == 1  # only the main rank prints
     assert json.loads((root / "metrics/train_gru.json").read_text())["epochs"] == 1
     assert len(torch.load(root / "checkpoints/gru/last.pt", weights_only=True)["torch_rng"]) == 2

@@ -99,6 +99,16 @@ def test_more_epochs_continue_a_finished_run(tmp_path, caplog):
     assert "is from other settings; starting afresh" in caplog.text
 
 
+@pytest.mark.parametrize(("options", "lost"), [({}, "best.pt"), (RECIPE, "epoch_1.pt")])
+def test_resume_without_the_kept_weights_is_refused(tmp_path, options, lost):
+    """The weights the kept model is made of (the best epoch's, or those of the epochs to
+    average) are gone: resuming would train on and keep another model, so it stops."""
+    make_trainer(tmp_path, epochs=2, **options).fit()
+    (tmp_path / lost).unlink()
+    with pytest.raises(NMTError, match=f"after epoch 2 but {lost} is missing from .*; delete"):
+        make_trainer(tmp_path, epochs=3, **options).restore()
+
+
 def test_patience_stops_early_and_keeps_the_model_the_full_run_keeps(tmp_path, monkeypatch, caplog):
     """Validation losses that fall for two epochs and then rise: with train.patience 2 the
     run stops after epoch 4, keeping epoch 2's weights, as the run of all 6 epochs does; a

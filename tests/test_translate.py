@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from nmt.checkpoint import save_model
 from nmt.config import WordVocabParams
+from nmt.export import CTranslate2Translator, export_ctranslate2
 from nmt.models import architecture, build_model
 from nmt.tokenization import tokenize
 from nmt.vocab import build_words
@@ -30,7 +32,8 @@ TRANSLATE = Path(sys.executable).parent / "translate"
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """data/vocab/words/ and models/<arch>/ as the pipeline leaves them, tiny."""
+    """data/vocab/words/, models/<arch>/ and exports/transformer/ as the pipeline leaves
+    them, tiny."""
     root = tmp_path_factory.mktemp("translate")
     tokens = pd.DataFrame({"de": tokenize(GERMAN, "de"), "en": tokenize(ENGLISH, "en")})
     spec = WordVocabParams(kind="words", min_freq=1)
@@ -45,6 +48,7 @@ def workdir(tmp_path_factory) -> Path:
         model = build_model(arch, params, *sizes)
         vocab = root / "data/vocab/words"
         save_model(root / "models" / arch, model, arch, params, vocab, ("de", "en"))
+    export_ctranslate2(root / "models/transformer", root / "exports/transformer")
     return root
 
 
@@ -120,6 +124,12 @@ def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
             "error: a sentence of 32 positions is longer than the Transformer's 20 "
             "(transformer.model.max_positions)\n",
         ),
+        (  # CTranslate2 would cut the sentence silently
+            ("--arch", "transformer", "--engine", "ctranslate2", " ".join(["hund"] * 30)),
+            b"",
+            "error: a sentence of 32 positions is longer than the Transformer's 20 "
+            "(transformer.model.max_positions)\n",
+        ),
     ],
 )
 def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message):
@@ -128,6 +138,30 @@ def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message)
     assert result.stderr.decode().startswith(message)
     assert result.stderr.decode().count("\n") == 1
     assert result.stdout == b""
+
+
+def test_ctranslate2_workers_translate_as_one(workdir):
+    """Two batches decoded at once (a thread each) give the n-best lists and scores of one
+    batch on both threads, in input order, an empty line included; and loading them leaves
+    torch its threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        single, pair = (
+            CTranslate2Translator.load(workdir / "exports/transformer", "float32", workers)
+            for workers in (1, 2)
+        )
+        assert torch.get_num_threads() == 2  # a worker's single thread is not torch's
+    finally:
+        torch.set_num_threads(threads)
+    lines = [*GERMAN, "", *reversed(GERMAN), "ein hund ."]
+    one, two = (t.translate(lines, 3, 6, 0.6, batch_size=128, n_best=2) for t in (single, pair))
+    assert [[h.tokens for h in n_best] for n_best in two] == [
+        [h.tokens for h in n_best] for n_best in one
+    ]
+    for a, b in zip(one, two, strict=True):
+        assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-5)
+    assert len({tuple(n_best[0].tokens) for n_best in one}) > 1  # not all alike
 
 
 def test_a_copied_model_package_translates_anywhere(workdir, tmp_path):

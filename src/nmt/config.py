@@ -1,11 +1,11 @@
 """Typed, validated view of params.yaml: a pydantic model per section.
 
 Every stage reads its params through `load_params`, so a typo or an out-of-range value stops
-the stage before it writes anything, with one line naming the key. The `model` and `train`
-sections hold settings every architecture shares; each architecture listed in `archs` has a
-section of its own (`gru: {model: {...}, train: {...}}`) that overrides them, and its model
-keys are checked by the params class of its module, `nmt.models.<arch>.Params`, which is
-imported only by the stages of that architecture.
+the stage before it writes anything, with one line naming the key. The `model`, `train` and
+`evaluate` sections hold settings every architecture shares; each architecture listed in
+`archs` has a section of its own (`gru: {model: {...}, train: {...}, evaluate: {...}}`) that
+overrides them, and its model keys are checked by the params class of its module,
+`nmt.models.<arch>.Params`, which is imported only by the stages of that architecture.
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ class ArchSection(Section):
 
     model: dict[str, Any] = {}
     train: dict[str, Any] = {}
+    evaluate: dict[str, Any] = {}  # decoding: never retrains
 
 
 class Params(Section):
@@ -176,12 +177,6 @@ class Params(Section):
                     f"params.yaml: archs.{arch} must be one of vocabs "
                     f"({', '.join(self.vocabs)}), got {vocab!r}"
                 )
-        for name in self.evaluate.test_sets:
-            if name not in self.data.splits:
-                raise ParamsError(
-                    f"params.yaml: each of evaluate.test_sets must be one of data.splits "
-                    f"({', '.join(self.data.splits)}), got {name!r}"
-                )
         return self
 
     def vocab_of(self, arch: str) -> str:
@@ -204,6 +199,20 @@ class Params(Section):
         own = self.section(arch).train
         merged = {**self.train.model_dump(exclude_unset=True), **own}
         return _build(TrainParams, merged, _located(arch, "train", own))
+
+    def evaluate_params(self, arch: str) -> EvaluateParams:
+        """The shared decoding keys, overridden by the architecture's own (a length penalty
+        tuned on `val` for one model)."""
+        own = self.section(arch).evaluate
+        located = _located(arch, "evaluate", own)
+        settings = _build(EvaluateParams, {**self.evaluate.model_dump(), **own}, located)
+        for name in settings.test_sets:
+            if name not in self.data.splits:
+                raise ParamsError(
+                    f"params.yaml: each of {located('test_sets')} must be one of data.splits "
+                    f"({', '.join(self.data.splits)}), got {name!r}"
+                )
+        return settings
 
 
 def _located(arch: str, section: str, own: dict[str, Any]) -> Callable[[str], str]:
@@ -288,8 +297,9 @@ def parse_params(raw: Any) -> Params:
             )
     vocabs = {name: _vocab(name, spec) for name, spec in params.vocabs.items()}
     params = params.model_copy(update={**sections, "vocabs": vocabs})
-    for arch in sections:  # the training keys need no model module: check them all now
+    for arch in sections:  # training and decoding keys need no model module: check them now
         params.train_params(arch)
+        params.evaluate_params(arch)
     return params
 
 

@@ -8,6 +8,7 @@ RAW = Path("data/raw")  # download
 TOKENS = Path("data/tokens")  # tokenize
 VOCAB = Path("data/vocab")  # vocab@<vocabulary>: one folder each
 IDS = Path("data/ids")  # numericalize@<vocabulary>: one folder each
+SETTINGS = Path("data/settings")  # settings@<arch>: what its training reads, resolved
 MODELS = Path("models")  # train@<arch>: one package folder each
 EXPORTS = Path("exports")  # export@<arch>: the CTranslate2 model folder
 CHECKPOINTS = Path("checkpoints")  # train@<arch>: resumable state, not an output

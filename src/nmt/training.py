@@ -145,7 +145,7 @@ class RunFiles:
     def read_last(self) -> dict[str, Any] | None:
         """The state of the last finished epoch. Tensors and plain values only: a file that
         holds anything else (pickled code) is refused, never run."""
-        if not self.last.is_file() or not self.best.is_file():
+        if not self.last.is_file():
             return None
         try:
             return torch.load(self.last, map_location="cpu", weights_only=True)
@@ -163,6 +163,20 @@ class RunFiles:
         if self.average > 1:
             save_torch(self.epoch(number), weights)
             self.epoch(number - self.average).unlink(missing_ok=True)
+
+    def check_kept(self, epoch: int) -> None:
+        """A run resumed after `epoch` needs the weights the kept model is made of: without
+        them it would train on and then fail, or keep another model than it reports."""
+        needed = [self.best]
+        if self.average > 1:
+            needed += [self.epoch(e) for e in range(max(1, epoch - self.average + 1), epoch + 1)]
+        missing = [path.name for path in needed if not path.is_file()]
+        if missing:
+            raise NMTError(
+                f"{self.last} is after epoch {epoch} but {', '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} missing from {self.folder}; "
+                f"delete {self.folder} to train afresh"
+            )
 
     def final_state(self, epochs: int) -> Weights:
         """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""
@@ -278,6 +292,7 @@ class Trainer:
                 f"more than train.patience ({patience}) allows; starting afresh"
             )
             return False
+        self.files.check_kept(state["epoch"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
