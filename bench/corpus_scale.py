@@ -154,7 +154,7 @@ def main() -> None:
     )
     parser.add_argument("--pairs", type=int, nargs="+", default=[29_000, 1_000_000, 4_500_000])
     parser.add_argument("--batches", type=int, default=20, help="training batches per run")
-    parser.add_argument("--out", type=Path, default=Path("metrics/bench_corpus_scale.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/corpus_scale.json"))
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args, command = parser.parse_known_args()
     if args.child:

@@ -10,7 +10,7 @@ is rewritten as the run goes (`"complete": false` until dvc ends well), and `--r
 next run as a new segment, with its own CPU description: stage times and the total are summed
 over the segments, so the time lost to an interruption stays counted.
 
-    python bench/repro_time.py [--out metrics/repro_time.json] [--resume] [-- dvc repro args]
+    python bench/repro_time.py [--out bench/results/repro_time.json] [--resume] [-- dvc repro args]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def summed(segments: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("metrics/repro_time.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/repro_time.json"))
     parser.add_argument("--resume", action="store_true", help="add to the run in --out")
     parser.add_argument("dvc_args", nargs="*", help="passed to dvc repro")
     args = parser.parse_args()

@@ -72,7 +72,7 @@ def main() -> None:
         default=200_000,
         help="largest corpus to tokenize whole (its memory grows with the corpus)",
     )
-    parser.add_argument("--out", type=Path, default=Path("metrics/bench_tokenize.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/tokenize_memory.json"))
     parser.add_argument("--child", nargs=3, metavar=("MODE", "RAW", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

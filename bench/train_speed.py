@@ -42,7 +42,7 @@ from nmt.batching import Batch, ParallelData
 from nmt.config import load_params
 from nmt.io import write_json
 from nmt.loss import sequence_loss
-from nmt.models import build_model
+from nmt.models import build_model, model_params
 from nmt.paths import IDS, VOCAB
 from nmt.runtime import NATIVE_BF16, autocast, cpu_info
 from nmt.seq2seq import Seq2Seq
@@ -98,14 +98,14 @@ def in_bf16(loss_fn: LossFn) -> LossFn:
 
 def bench_arch(arch: str, n_batches: int, warmup: int, bf16: bool) -> dict[str, float]:
     params = load_params()
-    model_params, train = params.model_params(arch), params.train_params(arch)
+    arch_params, train = model_params(params, arch), params.train_params(arch)
     vocab = params.vocab_of(arch)
     vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
     sizes = [len(v) for v in vocabs]
-    data = ParallelData.load(IDS / vocab, "train", model_params.reverse_src)
+    data = ParallelData.load(IDS / vocab, "train", arch_params.reverse_src)
     groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed, 0)
     seed_everything(params.seed)
-    ours = build_model(arch, model_params, *sizes)
+    ours = build_model(arch, arch_params, *sizes)
     seed_run, torch_masked = copy.deepcopy(ours), copy.deepcopy(ours)
     contenders: dict[str, tuple[Seq2Seq, torch.optim.Optimizer, LossFn, MaskSource]] = {
         "reference": (
@@ -116,23 +116,23 @@ def bench_arch(arch: str, n_batches: int, warmup: int, bf16: bool) -> dict[str, 
         ),
         "ours_torch_masks": (
             torch_masked,
-            make_optimizer(torch_masked, train.lr),
+            make_optimizer(torch_masked, train),
             sequence_loss,
             dropout.torch_masks,
         ),
-        "ours": (ours, make_optimizer(ours, train.lr), sequence_loss, contextlib.nullcontext),
+        "ours": (ours, make_optimizer(ours, train), sequence_loss, contextlib.nullcontext),
     }
     if bf16:  # elsewhere bfloat16 is emulated: slower, and nothing to learn
         halved, bound = copy.deepcopy(ours), copy.deepcopy(ours).to(torch.bfloat16)
         contenders["ours_bf16"] = (
             halved,
-            make_optimizer(halved, train.lr),
+            make_optimizer(halved, train),
             in_bf16(sequence_loss),
             contextlib.nullcontext,
         )
         contenders["bf16_bound"] = (
             bound,
-            make_optimizer(bound, train.lr),
+            make_optimizer(bound, train),
             sequence_loss,
             contextlib.nullcontext,
         )
@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", choices=every, default=list(every))
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("metrics/bench.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/train_speed.json"))
     args = parser.parse_args()
     peak = matmul_peak()
     machine = describe()

@@ -28,8 +28,9 @@ from nmt.evaluation import score_translations
 from nmt.export import CTranslate2Translator
 from nmt.io import write_json
 from nmt.paths import EXPORTS, RAW, model_path
+from nmt.search import SearchSettings
 from nmt.tokenization import read_lines
-from nmt.translate import Translator
+from nmt.translator import Engine, Translator
 
 
 def timed(translate: Callable[[list[str]], list[str]], lines: list[str], repeats: int):
@@ -57,11 +58,11 @@ def main() -> None:
     alpha = params.evaluate.length_penalty if args.alpha is None else args.alpha
     lines = read_lines(RAW / f"{args.test_set}.{params.data.src_lang}")
     references = read_lines(RAW / f"{args.test_set}.{params.data.trg_lang}")
-    settings = (args.beam, params.evaluate.max_len, alpha, args.batch_size)
+    settings = SearchSettings(args.beam, alpha, params.evaluate.max_len, args.batch_size)
     machine = describe()
     print(f"{machine['cpu']} ({', '.join(machine['flags'])}), {machine['torch_threads']} threads")
 
-    engines: list[tuple[str, str, Translator | CTranslate2Translator]] = []
+    engines: list[tuple[str, str, Engine]] = []
     for arch in args.archs or [a for a in params.archs if model_path(a).is_dir()]:
         engines.append((arch, "pytorch", Translator.load(model_path(arch), arch)))
         if (EXPORTS / arch).is_dir():
@@ -73,7 +74,7 @@ def main() -> None:
     for arch, engine, translator in engines:
 
         def translate(batch: list[str], translator=translator) -> list[str]:
-            return [translator.text(best) for best, *_ in translator.translate(batch, *settings)]
+            return [translator.text(best) for best, *_ in translator.translate(batch, settings)]
 
         with torch.inference_mode():
             outputs, seconds = timed(translate, lines, args.repeats)

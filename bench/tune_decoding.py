@@ -1,10 +1,10 @@
 """Beam size and length penalty for one trained architecture, chosen on the validation set.
 
-Decodes `val` with the pipeline's model (models/<arch>.pt) for every pair of --beams and
---alphas and prints the scores of each, best first by the metric --by. Test sets are never
-read, so the choice does not leak into the reported results; put the winner in params.yaml
-(`<arch>.evaluate.beam_size`, `<arch>.evaluate.length_penalty`: decoding settings of one
-architecture, which never retrain it).
+Decodes `val` with the pipeline's model (the package models/<arch>/) for every pair of
+--beams and --alphas and prints the scores of each, best first by the metric --by. Test sets
+are never read, so the choice does not leak into the reported results; put the winner in
+params.yaml (`<arch>.evaluate.beam_size`, `<arch>.evaluate.length_penalty`: decoding settings
+of one architecture, which never retrain it).
 
     python bench/tune_decoding.py transformer --beams 1 5 10 --alphas 0 0.6 1.0
 """
@@ -21,7 +21,7 @@ from nmt.evaluation import Scorer
 from nmt.io import write_json
 from nmt.paths import IDS, RAW
 from nmt.tokenization import read_lines
-from nmt.translate import Translator
+from nmt.translator import Translator
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     for beam, alpha in itertools.product(args.beams, args.alphas):
         if beam == 1 and alpha != args.alphas[0]:
             continue  # greedy search has no length penalty
-        found = translator.translate_data(data, beam, settings.max_len, alpha, settings.batch_size)
+        found = translator.translate_data(data, settings.search(beam, alpha))
         scores, _ = score([translator.text(h) for h in found])
         rows.append({"beam_size": beam, "length_penalty": alpha, **scores})
         print(

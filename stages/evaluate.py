@@ -1,6 +1,7 @@
 """Stage `evaluate@<arch>`: test loss, PPL, BLEU (cased, lowercased, tokenized) and chrF of
-greedy and beam search on every test set into metrics/eval_<arch>.json; the beam
-translations into translations/<arch>/."""
+greedy and beam search on every test set into results/eval_<arch>.json; the beam
+translations into translations/<arch>/; and what experiments are compared by, the first test
+set's loss, PPL and beam scores, into metrics/eval_<arch>.json (DVC metrics)."""
 
 import math
 
@@ -9,10 +10,12 @@ from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
 from nmt.evaluation import Scorer
 from nmt.io import write_json, write_text
-from nmt.loss import evaluate_loss
-from nmt.paths import IDS, METRICS, RAW, TRANSLATIONS
+from nmt.paths import IDS, METRICS, RAW, RESULTS, TRANSLATIONS
 from nmt.tokenization import read_lines
-from nmt.translate import Translator
+from nmt.training import evaluate_loss
+from nmt.translator import Translator
+
+COMPARED_SCORES = ("bleu", "bleu_tokenized", "chrf")  # of beam search
 
 
 def main() -> None:
@@ -30,12 +33,7 @@ def main() -> None:
         outputs = {}
         for search, beam_size in (("greedy", 1), ("beam", settings.beam_size)):
             found = translator.translate_data(
-                data,
-                beam_size=beam_size,
-                max_len=settings.max_len,
-                alpha=settings.length_penalty,
-                batch_size=settings.batch_size,
-                progress=f"{arch} {name} {search}",
+                data, settings.search(beam_size), progress=f"{arch} {name} {search}"
             )
             outputs[search] = [translator.text(h) for h in found]
             results[name][search], signatures = score(outputs[search])
@@ -47,7 +45,11 @@ def main() -> None:
             f"(lowercased {beam['bleu_lowercase']:.2f}, tokenized {beam['bleu_tokenized']:.2f}), "
             f"chrF {beam['chrf']:.2f}"
         )
-    write_json(METRICS / f"eval_{arch}.json", {**results, "signatures": signatures})
+    write_json(RESULTS / f"eval_{arch}.json", {**results, "signatures": signatures})
+    first = settings.test_sets[0]
+    compared = {key: results[first][key] for key in ("loss", "ppl")}
+    compared |= {key: results[first]["beam"][key] for key in COMPARED_SCORES}
+    write_json(METRICS / f"eval_{arch}.json", {first: compared})
 
 
 if __name__ == "__main__":

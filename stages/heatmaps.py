@@ -8,7 +8,7 @@ from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
 from nmt.paths import PLOTS, RAW
 from nmt.tokenization import iter_lines
-from nmt.translate import Translator
+from nmt.translator import Translator
 
 
 def main() -> None:
@@ -18,7 +18,8 @@ def main() -> None:
     translator = Translator.of_pipeline(params, arch)
     test_set = settings.test_sets[0]
     lines = list(itertools.islice(iter_lines(RAW / f"{test_set}.{src_lang}"), settings.heatmaps))
-    found = [best for best, *_ in translator.translate(lines, 1, settings.max_len, 0.0)]
+    greedy = settings.search(beam_size=1, length_penalty=0.0)
+    found = [best for best, *_ in translator.translate(lines, greedy)]
     out = PLOTS / arch
     out.mkdir(parents=True, exist_ok=True)  # the stage's output, even with nothing to draw
     drawn = [(s, h) for s, h in zip(lines, found, strict=True) if h.attention is not None]

@@ -1,6 +1,6 @@
 """Stage `numericalize@<name>`: every split's text as ids of vocabulary <name>, framed by
 <sos>/<eos>, into data/ids/<name>/ (tokens end to end, and offsets: `nmt.ids`), streaming
-a chunk of pairs at a time; batch statistics into metrics/data_<name>.json."""
+a chunk of pairs at a time; batch statistics into results/data_<name>.json."""
 
 from dataclasses import asdict
 
@@ -9,7 +9,7 @@ from nmt.cli import run_stage, stage_item
 from nmt.config import load_params
 from nmt.ids import SplitCounts, numericalize, write_ids
 from nmt.io import write_json
-from nmt.paths import IDS, METRICS, RAW, VOCAB
+from nmt.paths import IDS, RAW, RESULTS, VOCAB
 from nmt.tokenization import iter_pairs
 from nmt.vocab import load_vocab_pair
 
@@ -37,7 +37,7 @@ def main() -> None:
             groups = data.batch_indices(params.batch.size, params.batch.pool_factor, params.seed)
             stats["train_batches"] = len(groups)
             stats["train_padding_ratio"] = round(data.padding_ratio(groups), 4)
-    write_json(METRICS / f"data_{name}.json", stats)
+    write_json(RESULTS / f"data_{name}.json", stats)
     print(
         f"numericalize: {name}: train padding ratio {stats['train_padding_ratio']:.2%} "
         f"over {stats['train_batches']} batches"

@@ -7,6 +7,7 @@ architecture overrides (`-S model.hid_dim=1024` for the Transformer) retrains no
 from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
 from nmt.io import write_json
+from nmt.models import model_params
 from nmt.paths import SETTINGS
 
 
@@ -19,7 +20,7 @@ def main() -> None:
         "vocab": params.vocab_of(arch),
         "langs": [params.data.src_lang, params.data.trg_lang],
         "batch": params.batch.model_dump(),
-        "model": params.model_params(arch).model_dump(),
+        "model": model_params(params, arch).model_dump(),
         "train": params.train_params(arch).model_dump(),
     }
     write_json(SETTINGS / f"{arch}.json", settings)

@@ -1,6 +1,6 @@
-"""Stage `tokenize`: spaCy-tokenize every split (cased) into data/tokens/<split>.parquet, for
-word vocabularies and tokenized BLEU; streaming, so that memory holds one chunk of sentences
-whatever the corpus size."""
+"""Stage `tokenize`: spaCy-tokenize the training split (cased) into data/tokens/train.parquet,
+which word vocabularies are counted from; streaming, so that memory holds one chunk of
+sentences whatever the corpus size."""
 
 from nmt.cli import run_stage
 from nmt.config import load_params
@@ -11,10 +11,9 @@ from nmt.tokenization import tokenized_chunks
 
 def main() -> None:
     data = load_params().data
-    for split in data.splits:
-        chunks = tokenized_chunks(RAW, split, data.src_lang, data.trg_lang)
-        pairs = write_parquet_chunks(TOKENS / f"{split}.parquet", chunks)
-        print(f"tokenize: {split}: {pairs} pairs")
+    chunks = tokenized_chunks(RAW, "train", data.src_lang, data.trg_lang)
+    pairs = write_parquet_chunks(TOKENS / "train.parquet", chunks)
+    print(f"tokenize: train: {pairs} pairs")
 
 
 if __name__ == "__main__":

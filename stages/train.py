@@ -1,4 +1,4 @@
-"""Stage `train@<arch>`: train one architecture; the best-validation model to models/<arch>.pt.
+"""Stage `train@<arch>`: train one architecture; the kept model to the package models/<arch>/.
 With train.processes > 1 it runs as that many data-parallel ranks under torchrun."""
 
 import math
@@ -10,8 +10,9 @@ from nmt.checkpoint import save_model
 from nmt.cli import run_stage, stage_arch
 from nmt.config import fingerprint, load_params
 from nmt.io import write_json
-from nmt.models import build_model
+from nmt.models import build_model, model_params
 from nmt.paths import CHECKPOINTS, IDS, LIVE, LOGS, METRICS, VOCAB, model_path
+from nmt.resume import running_code
 from nmt.runtime import (
     check_mixed_precision,
     cpu_info,
@@ -21,14 +22,14 @@ from nmt.runtime import (
     stop_ranks,
     under_torchrun,
 )
-from nmt.training import Trainer, running_code, seed_everything
+from nmt.training import Trainer, seed_everything
 from nmt.vocab import load_vocab_pair
 
 
 def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
-    model_params, train_params = params.model_params(arch), params.train_params(arch)
+    arch_params, train_params = model_params(params, arch), params.train_params(arch)
     device = resolve_device(params.device)
     check_mixed_precision(device, train_params.amp, cpu_info())  # before any rank starts
     if train_params.processes > 1 and not under_torchrun():
@@ -37,11 +38,11 @@ def main() -> None:
     vocab = params.vocab_of(arch)
     vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
     sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocabs[0].hash, vocabs[1].hash)
-    train = ParallelData.load(IDS / vocab, "train", model_params.reverse_src)
-    valid = ParallelData.load(IDS / vocab, "val", model_params.reverse_src)
+    train = ParallelData.load(IDS / vocab, "train", arch_params.reverse_src)
+    valid = ParallelData.load(IDS / vocab, "val", arch_params.reverse_src)
 
     seed_everything(params.seed)
-    model = build_model(arch, model_params, *sizes).to(device)
+    model = build_model(arch, arch_params, *sizes).to(device)
     if ranks.is_main:
         print(f"train: {arch}: {model.n_parameters():,} trainable parameters on {device}")
     trainer = Trainer(
@@ -53,7 +54,7 @@ def main() -> None:
         params.seed,
         CHECKPOINTS / arch,
         fingerprint(
-            model_params, train_params.resume_key(), params.batch, params.seed, hashes, len(train)
+            arch_params, train_params.resume_key(), params.batch, params.seed, hashes, len(train)
         ),
         ranks,
         running_code(),
@@ -79,7 +80,7 @@ def main() -> None:
         model_path(arch),
         model,
         arch,
-        model_params,
+        arch_params,
         VOCAB / vocab,
         (params.data.src_lang, params.data.trg_lang),
         vocab=vocab,

@@ -14,6 +14,7 @@ from nmt.config import (
     load_params,
     parse_params,
 )
+from nmt.models import model_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,7 @@ def raw_params() -> dict:
 
 
 def test_defaults_are_the_seed_models_and_recipe(default_params):
-    lstm = default_params.model_params("lstm")
+    lstm = model_params(default_params, "lstm")
     assert (lstm.emb_dim, lstm.hid_dim, lstm.n_layers, lstm.dropout, lstm.reverse_src) == (
         256,
         512,
@@ -31,8 +32,8 @@ def test_defaults_are_the_seed_models_and_recipe(default_params):
         0.5,
         True,
     )
-    assert not default_params.model_params("gru").reverse_src
-    attention = default_params.model_params("attention")
+    assert not model_params(default_params, "gru").reverse_src
+    attention = model_params(default_params, "attention")
     assert (attention.attn_dim, attention.masked, attention.reverse_src) == (512, True, False)
     words = default_params.vocabs["words"]
     assert (words.kind, words.lowercase, words.min_freq) == ("words", True, 2)
@@ -48,7 +49,7 @@ def test_defaults_are_the_seed_models_and_recipe(default_params):
 
 
 def test_transformer_defaults_are_the_small_subword_recipe(default_params):
-    model = default_params.model_params("transformer")
+    model = model_params(default_params, "transformer")
     assert (model.n_layers, model.hid_dim, model.heads, model.ff_dim, model.dropout) == (
         4,
         128,
@@ -112,8 +113,8 @@ def test_settings_change_only_where_an_architecture_reads_the_change(tmp_path, m
     before = written(raw)
     params = parse_params(raw)
     resolved = json.loads(before["transformer"])
-    assert resolved["model"] == params.model_params("transformer").model_dump()
-    assert resolved["train"] == params.train_params("transformer").model_dump()
+    assert resolved["model"] == model_params(params, "transformer").model_dump()
+    assert resolved["train"] == params.train_params("transformer").model_dump(mode="json")
     raw["model"]["hid_dim"] = 1024
     after = written(raw)
     assert after["transformer"] == before["transformer"] and after["gru"] != before["gru"]
@@ -140,8 +141,8 @@ def test_arch_section_overrides_shared_value():
     raw = raw_params()
     raw["gru"]["model"]["hid_dim"] = 64
     params = parse_params(raw)
-    assert params.model_params("gru").hid_dim == 64
-    assert params.model_params("lstm").hid_dim == 512
+    assert model_params(params, "gru").hid_dim == 64
+    assert model_params(params, "lstm").hid_dim == 512
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,7 @@ def test_arch_section_overrides_shared_value():
             "train.teacher_forcing must be in [0, 1]",
         ),
         (lambda p: p["batch"].update(size=0), "batch.size must be >= 1, got 0"),
+        (lambda p: p["train"].update(betas=[0.9, 1.0]), "train.betas.1 must be in [0, 1)"),
         (
             lambda p: p["vocabs"]["words"].update(min_freq=0),
             "vocabs.words.min_freq must be >= 1, got 0",
@@ -248,7 +250,7 @@ def test_bad_params_name_the_key(edit, message):
     with pytest.raises(ParamsError, match=None) as err:
         params = parse_params(raw)
         for arch in params.archs:
-            params.model_params(arch)
+            model_params(params, arch)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 

@@ -10,11 +10,11 @@ from nmt.decoding import (
     ranked_beams,
     source_data,
     translate_corpus,
-    translate_corpus_n_best,
 )
 from nmt.export import SpecConverter, ctranslate2_spec
 from nmt.loss import sequence_loss
 from nmt.models import architecture, build_model
+from nmt.search import SearchSettings
 from nmt.training import Trainer, seed_everything
 from tests.conftest import random_pairs
 
@@ -25,6 +25,12 @@ EXTRA = {
     "attention": {"attn_dim": 10},
     "transformer": {"emb_dim": 12, "heads": 2, "ff_dim": 24},
 }
+
+
+def best_of_corpus(model, data, batch_size, max_len, beam_size=1, alpha=0.0) -> list:
+    """The best hypothesis of each sentence of `data`."""
+    settings = SearchSettings(beam_size, alpha, max_len, batch_size)
+    return [hypotheses[0] for hypotheses in translate_corpus(model, data, settings)]
 
 
 def tiny(arch: str, std: float = 0.5) -> torch.nn.Module:
@@ -145,11 +151,11 @@ def test_beam_search_never_scores_below_greedy(trained, arch):
     models it holds for nearly all, and on average: a cheap check that the search keeps its
     best beams."""
     data = random_pairs(60, vocab=24, seed=7)
-    greedy = translate_corpus(trained[arch], data, 60, max_len=30, beam_size=1)
+    greedy = best_of_corpus(trained[arch], data, 60, max_len=30, beam_size=1)
     assert sum(len(h.tokens) < 30 for h in greedy) >= 50  # most translations are finished
     changed = 0
     for beam_size in (2, 5):
-        beam = translate_corpus(trained[arch], data, 60, max_len=30, beam_size=beam_size)
+        beam = best_of_corpus(trained[arch], data, 60, max_len=30, beam_size=beam_size)
         pairs = list(zip(greedy, beam, strict=True))
         assert sum(b.score < g.score - 1e-5 for g, b in pairs) <= 2
         assert sum(b.score for _, b in pairs) > sum(g.score for g, _ in pairs)
@@ -175,7 +181,7 @@ def test_done_sentences_leaving_the_batch_change_no_translation(trained, arch, m
     def translations(compact: float) -> list[list[list]]:
         monkeypatch.setattr("nmt.decoding.COMPACT", compact)
         return [
-            translate_corpus_n_best(model, data, 60, 30, beam_size, 0.6, n_best=beam_size)
+            translate_corpus(model, data, SearchSettings(beam_size, 0.6, 30, 60, n_best=beam_size))
             for beam_size in (1, 4)
         ]
 
@@ -204,7 +210,7 @@ def test_ctranslate2_export_translates_alike(trained, beam_size, tmp_path):
     SpecConverter(ctranslate2_spec(model, names, names)).convert(str(tmp_path / "ct2"))
     engine = ctranslate2.Translator(str(tmp_path / "ct2"), "cpu")
     data = random_pairs(60, vocab=24, seed=7)
-    ours = translate_corpus_n_best(model, data, 60, 30, beam_size, 0.0)
+    ours = translate_corpus(model, data, SearchSettings(beam_size, 0.0, 30, 60))
     sources = [[names[i] for i in sentence[1:-1]] for sentence in data.src]
     theirs = engine.translate_batch(
         sources,
@@ -250,10 +256,8 @@ def test_attention_rows_cover_each_output_step_and_sum_to_one(arch):
 def test_corpus_translation_keeps_order_and_is_independent_of_batching(arch, beam_size):
     model = tiny(arch, std=0.3)
     data = random_pairs(23, vocab=20, seed=4)
-    whole = translate_corpus(model, data, batch_size=23, max_len=10, beam_size=beam_size)
-    batched = translate_corpus(model, data, batch_size=4, max_len=10, beam_size=beam_size)
+    whole = best_of_corpus(model, data, batch_size=23, max_len=10, beam_size=beam_size)
+    batched = best_of_corpus(model, data, batch_size=4, max_len=10, beam_size=beam_size)
     assert [h.tokens for h in whole] == [h.tokens for h in batched]
-    alone = [
-        translate_corpus(model, source_data([s], False), 1, 10, beam_size)[0] for s in data.src
-    ]
+    alone = [best_of_corpus(model, source_data([s], False), 1, 10, beam_size)[0] for s in data.src]
     assert [h.tokens for h in alone] == [h.tokens for h in whole]

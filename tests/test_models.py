@@ -6,7 +6,7 @@ from bench.seed_loop import reference_loss
 from nmt import PAD_ID, NMTError
 from nmt.config import available_archs
 from nmt.loss import LinearCrossEntropy, sequence_loss, teacher_forced_runs
-from nmt.models import architecture, build_model
+from nmt.models import architecture, build_model, model_params
 
 TINY = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0}
 EXTRA = {
@@ -51,19 +51,19 @@ CLASSIC_TRANSFORMER = {
     [("lstm", 13_898_501), ("gru", 14_219_781), ("attention", 20_518_405)],
 )
 def test_parameter_counts_of_the_seed_models(default_params, arch, count):
-    model = build_model(arch, default_params.model_params(arch), 7853, 5893)
+    model = build_model(arch, model_params(default_params, arch), 7853, 5893)
     assert model.n_parameters() == count
 
 
 def classic_transformer(default_params, **over):
-    params = default_params.model_params("transformer")
+    params = model_params(default_params, "transformer")
     return params.model_copy(update={**CLASSIC_TRANSFORMER, **over})
 
 
 def test_parameter_count_of_the_default_transformer(default_params):
     """The small recipe: width 128, 4 + 4 layers, one embedding matrix for the joint
     8,000-piece vocabulary, shared by both languages and the output layer."""
-    params = default_params.model_params("transformer")
+    params = model_params(default_params, "transformer")
     assert build_model("transformer", params, 8000, 8000).n_parameters() == 2_389_824
 
 
@@ -244,6 +244,26 @@ def test_initialisation_follows_the_papers():
     weights = [p for n, p in attention.named_parameters() if "bias" not in n]
     assert all((b == 0).all() for b in biases)
     assert torch.cat([w.flatten() for w in weights]).std().item() == pytest.approx(0.01, rel=0.05)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_transformer_embeddings_start_at_unit_size_with_normal_init(shared):
+    """N(0, d^-0.5) token vectors, scaled by sqrt(d): unit-size rows, as the position vectors;
+    the other matrices keep Xavier's draw."""
+    settings = {"emb_dim": 64, "hid_dim": 64, "dropout": 0.0, "heads": 4, "ff_dim": 32}
+    options = {"share_embeddings": shared, "tie_embeddings": shared}
+    params = architecture("transformer").Params(**settings, **options, embedding_init="normal")
+    torch.manual_seed(0)
+    model = build_model("transformer", params, 500, 500)
+    for embedding in (model.src_embedding, model.trg_embedding):
+        assert embedding.weight.std().item() == pytest.approx(64**-0.5, rel=0.03)
+    torch.manual_seed(0)
+    default = params.model_copy(update={"embedding_init": "xavier"})
+    xavier = build_model("transformer", default, 500, 500)
+    assert xavier.src_embedding.weight.std().item() == pytest.approx((2 / 564) ** 0.5, rel=0.03)
+    others = dict(xavier.named_parameters())
+    for name, param in model.named_parameters():
+        assert torch.equal(param, others[name]) != ("embedding." in name), name
 
 
 def transformer_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

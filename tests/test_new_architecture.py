@@ -65,28 +65,28 @@ import torch
 from nmt.cli import stage_arch
 from nmt.config import load_params
 from nmt.decoding import translate_corpus
-from nmt.loss import evaluate_loss
-from nmt.models import build_model
-from nmt.training import Trainer, seed_everything
+from nmt.search import SearchSettings
+from nmt.models import build_model, model_params
+from nmt.training import Trainer, evaluate_loss, seed_everything
 from tests.conftest import random_pairs
 
 params = load_params()
-model_params = params.model_params("toy")
+toy_params = model_params(params, "toy")
 train_params = params.train_params("toy")
 seed_everything(0)
-model = build_model("toy", model_params, 24, 24)
+model = build_model("toy", toy_params, 24, 24)
 train, valid = random_pairs(300, vocab=24, seed=1), random_pairs(20, vocab=24, seed=2)
 before = evaluate_loss(model, valid, 32)
 run_dir = Path(sys.argv[1])
 trainer = Trainer(model, train, valid, train_params, params.batch, 0, run_dir, "toy")
 summary = trainer.fit()
-greedy = translate_corpus(model, valid, batch_size=8, max_len=12)
-beam_one = translate_corpus(model, valid, batch_size=8, max_len=12, beam_size=1)
-beam = translate_corpus(model, valid, batch_size=8, max_len=12, beam_size=3, alpha=0.6)
+greedy = [h for h, in translate_corpus(model, valid, SearchSettings(1, 0.0, 12, 8))]
+beam_one = [h for h, in translate_corpus(model, valid, SearchSettings(1, 0.6, 12, 8))]
+beam = [h for h, in translate_corpus(model, valid, SearchSettings(3, 0.6, 12, 8))]
 sys.argv = ["train.py", "toy"]
 print(json.dumps({
-    "layers": model_params.layers,
-    "hid_dim": model_params.hid_dim,
+    "layers": toy_params.layers,
+    "hid_dim": toy_params.hid_dim,
     "epochs": train_params.epochs,
     "before": before,
     "after": summary.best_valid_loss,

@@ -76,6 +76,17 @@ def package_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def flat_keys(tree: dict, prefix: str = "") -> list[str]:
+    """The keys of a nested mapping's leaves, dotted: `dvc exp show`'s columns."""
+    return [
+        leaf
+        for key, value in tree.items()
+        for leaf in (
+            flat_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else [prefix + key]
+        )
+    ]
+
+
 def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
@@ -131,7 +142,8 @@ def dvc_stages() -> list[tuple[str, str, list[str], bool, list[str]]]:
             if isinstance(foreach, list)
             else {"${archs}": ARCHS, "${vocabs}": VOCABS}.get(foreach, ())
         )
-        stages.append((name, body["cmd"].split()[1], list(items), per_arch, body["deps"]))
+        script = next(word for word in body["cmd"].split() if word.endswith(".py"))
+        stages.append((name, script, list(items), per_arch, body["deps"]))
     return stages
 
 
@@ -212,11 +224,11 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert set(times["stages"]) == every and min(times["stages"].values()) > 0
     assert sum(times["stages"].values()) <= times["total_seconds"]
 
-    words = json.loads((root / "metrics/data_words.json").read_text())
+    words = json.loads((root / "results/data_words.json").read_text())
     assert words["vocab_size"] == {"de": 7853, "en": 5893}
     assert words["splits"]["train"]["pairs"] == 29000
     assert 0 < words["train_padding_ratio"] < 0.2
-    subwords = json.loads((root / "metrics/data_subwords.json").read_text())
+    subwords = json.loads((root / "results/data_subwords.json").read_text())
     assert subwords["vocab_size"] == {"de": 1000, "en": 1000}
     assert subwords["splits"]["train"]["pairs"] == 29000
     assert subwords["splits"]["test_2016_flickr"]["src_unknown"] == 0  # words: 100s of <unk>
@@ -224,17 +236,25 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     params = yaml.safe_load((root / "params.yaml").read_text())
     for arch in ARCHS:
         pipeline = load_vocab_pair(root / "data/vocab" / params["archs"][arch], "de", "en")
-        model, model_params, vocabs, config = load_model(root / f"models/{arch}", arch)
+        loaded = load_model(root / f"models/{arch}", arch)
+        model, vocabs, config = loaded.model, loaded.vocabs, loaded.config
         assert [v.tokens for v in vocabs] == [v.tokens for v in pipeline]  # packaged along
         metrics = json.loads((root / f"metrics/train_{arch}.json").read_text())
         assert metrics["parameters"] == model.n_parameters()
         assert metrics["epochs"] == config["epoch"] == 1
-        assert model_params.hid_dim == config["model_params"]["hid_dim"] == 16
+        assert loaded.params.hid_dim == config["model_params"]["hid_dim"] == 16
         assert torch.isfinite(torch.tensor(metrics["best_valid_loss"]))
         curve = (root / f"dvclive/{arch}/plots/metrics/valid/loss.tsv").read_text().splitlines()
         assert curve[0] == "step\tloss" and len(curve) == 2  # a header and epoch 1
-        evaluation = json.loads((root / f"metrics/eval_{arch}.json").read_text())
+        evaluation = json.loads((root / f"results/eval_{arch}.json").read_text())
         assert set(evaluation) == {*TEST_SIZES, "signatures"}
+        first = evaluation["test_2016_flickr"]  # what experiments are compared by: a few
+        assert json.loads((root / f"metrics/eval_{arch}.json").read_text()) == {
+            "test_2016_flickr": {
+                **{key: first[key] for key in ("loss", "ppl")},
+                **{key: first["beam"][key] for key in ("bleu", "bleu_tokenized", "chrf")},
+            }
+        }
         for name, size in TEST_SIZES.items():
             assert set(evaluation[name]) == {"loss", "ppl", "greedy", "beam"}
             for search in ("greedy", "beam"):
@@ -329,7 +349,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert stages_run(out) == {f"evaluate@{arch}" for arch in ARCHS}
     diff = json.loads(run(root, env, "dvc", "metrics", "diff", "--json"))
     changed = {key for name, values in diff.items() if "eval_" in name for key in values}
-    assert any(".beam." in key for key in changed)  # beam results moved; greedy may not
+    assert changed & {"test_2016_flickr.bleu", "test_2016_flickr.chrf"}  # beam results moved
+    assert "metrics/train_gru.json" not in diff and "metrics/train_lstm.json" not in diff
     assert "metrics/train_gru.json" not in diff and "metrics/train_lstm.json" not in diff
     out = run(root, env, "dvc", "exp", "run", "-S", "+gru.evaluate.beam_size=3")
     assert stages_run(out) == {"evaluate@gru", "heatmaps@gru"}  # one architecture's decoding
@@ -345,17 +366,17 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         check=False,
     )
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
-    advice = "`git checkout -- metrics logs && dvc checkout` restores the committed ones"
+    advice = "`git checkout -- metrics results logs && dvc checkout` restores the committed ones"
     assert "gru.model.hid_dim must be >= 1, got -5 (DVC removed settings@gru's" in failed.stderr
     assert advice in failed.stderr and (root / "models/gru").is_dir()  # stopped before training
-    run(root, env, "git", "checkout", "-q", "--", "params.yaml", "metrics", "logs")
+    run(root, env, "git", "checkout", "-q", "--", "params.yaml", "metrics", "results", "logs")
     run(root, env, "dvc", "checkout", "-q")
     assert package_bytes(root / "models/gru") == model
     assert stages_run(run(root, env, "dvc", "repro")) == set()
 
     args = ("dvc", "exp", "run", "-S", "vocabs.words.min_freq=3", "numericalize@words")
     assert stages_run(run(root, env, *args)) == {"vocab@words", "numericalize@words"}
-    assert json.loads((root / "metrics/data_words.json").read_text())["vocab_size"]["de"] < 7853
+    assert json.loads((root / "results/data_words.json").read_text())["vocab_size"]["de"] < 7853
     # Every stage of an architecture reading words is stale now, and no other (curves follows
     # the train stages); running them would only repeat what the experiments above showed.
     stale = set(json.loads(run(root, env, "dvc", "status", "--json")))
@@ -365,8 +386,12 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         f"{s}@{arch}" for s in ("train", "evaluate", "heatmaps") for arch in word_archs
     }
 
-    diff = run(root, env, "dvc", "metrics", "diff", "--json")
-    assert "metrics/data_words.json" in json.loads(diff)
+    # `dvc exp show` columns: a few metrics per architecture, no data statistics or timings.
+    shown = next(iter(json.loads(run(root, env, "dvc", "metrics", "show", "--json")).values()))[
+        "data"
+    ]
+    assert set(shown) == {f"metrics/{s}_{arch}.json" for s in ("train", "eval") for arch in ARCHS}
+    assert all(len(flat_keys(m["data"])) <= 8 for m in shown.values())
 
 
 def test_speed_benchmark_runs_on_the_pipeline_data(project):
@@ -423,6 +448,12 @@ def test_two_process_training_and_a_queued_sweep(project):
             "-S",
             f"attention.model.attn_dim={dim}",
         )
+    # An experiment queued with a code change runs that code, not the workspace's (restored).
+    module = root / "src/nmt/models/attention.py"
+    code = module.read_text()
+    module.write_text(f"{code}\nraise SystemExit('the queued code ran')\n")
+    run(root, env, "dvc", "exp", "run", "--queue", "-n", "own-code")
+    module.write_text(code)
     subprocess.run(
         ["dvc", "queue", "start", "-j", "2"],
         cwd=root,
@@ -437,6 +468,8 @@ def test_two_process_training_and_a_queued_sweep(project):
             break
         time.sleep(2)
     assert re.search(r"attn-6 .* Success", status) and re.search(r"attn-10 .* Success", status)
+    assert re.search(r"own-code .* Failed", status), status
+    assert "the queued code ran" in run(root, env, "dvc", "queue", "logs", "own-code")
     diff = json.loads(run(root, env, "dvc", "exp", "diff", "attn-6", "attn-10", "--json"))
     assert diff["params"] == {
         "params.yaml": {"attention.model.attn_dim": {"old": 6, "new": 10, "diff": 4}}

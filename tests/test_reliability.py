@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+from safetensors.torch import load_model as load_weights
 
 from nmt import SPECIALS, NMTError
 from nmt.checkpoint import load_model, save_model
@@ -190,7 +191,8 @@ def package(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
 def test_a_model_package_loads_alone_and_refuses_what_is_not_its_own(tmp_path):
     folder, model = package(tmp_path)
     shutil.rmtree(tmp_path / "project")  # nothing outside the package is needed
-    loaded, _, (de, en), config = load_model(folder, "gru")
+    found = load_model(folder, "gru")
+    loaded, (de, en), config = found.model, found.vocabs, found.config
     assert config["epoch"] == 3 and not loaded.training and len(de) == len(en) == VOCAB
     pairs = zip(model.parameters(), loaded.parameters(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
@@ -238,6 +240,7 @@ def test_a_training_checkpoint_with_code_in_it_is_refused_not_run(tmp_path):
     assert rerun.returncode == 1 and not marker.exists()
     assert err.startswith("error: checkpoints/gru/last.pt holds more than tensors and plain")
     assert err.endswith("delete checkpoints/gru to train afresh\n") and err.count("\n") == 1
+    assert "weights_only" not in err  # torch's advice would run the file's code
 
 
 def test_saved_files_are_byte_identical_for_identical_objects(tmp_path):
@@ -246,6 +249,39 @@ def test_saved_files_are_byte_identical_for_identical_objects(tmp_path):
     save_torch(tmp_path / "b.pt", state.state_dict())
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]
+
+
+SAVE_TIED = """
+import sys, torch
+from pathlib import Path
+from nmt.checkpoint import save_weights
+from nmt.models import architecture, build_model
+torch.manual_seed(0)
+options = dict(emb_dim=8, hid_dim=8, dropout=0.0, heads=2, ff_dim=8)
+params = architecture("transformer").Params(**options, share_embeddings=True, tie_embeddings=True)
+save_weights(build_model("transformer", params, 20, 20), Path(sys.argv[1]))
+"""
+
+
+def test_tied_weights_save_to_the_same_bytes_in_every_process(tmp_path):
+    """One tensor under three names (shared source and target embedding, tied output layer):
+    Python's string hashing, other in each process, must not order the file."""
+    files = []
+    for seed in range(6):
+        files.append(tmp_path / f"{seed}.safetensors")
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        subprocess.run([sys.executable, "-c", SAVE_TIED, str(files[-1])], env=env, check=True)
+    assert len({f.read_bytes() for f in files}) == 1
+    torch.manual_seed(1)
+    options = dict(emb_dim=8, hid_dim=8, dropout=0.0, heads=2, ff_dim=8)
+    params = architecture("transformer").Params(
+        **options, share_embeddings=True, tie_embeddings=True
+    )
+    model = build_model("transformer", params, 20, 20)
+    load_weights(model, str(files[0]))  # as load_model reads it: every name filled, still tied
+    assert model.out.weight is model.src_embedding.weight is model.trg_embedding.weight
+    torch.manual_seed(0)
+    assert torch.equal(model.out.weight, build_model("transformer", params, 20, 20).out.weight)
 
 
 def test_saved_files_get_the_mode_of_a_plain_new_file(tmp_path):

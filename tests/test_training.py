@@ -3,9 +3,9 @@ import torch
 
 from nmt import NMTError, dropout
 from nmt.config import BatchParams, TrainParams, available_archs
-from nmt.loss import evaluate_loss
 from nmt.models import architecture, build_model
-from nmt.training import Trainer, average_weights, lr_factor, seed_everything
+from nmt.resume import average_weights
+from nmt.training import Trainer, evaluate_loss, lr_factor, seed_everything
 from tests.conftest import random_pairs
 
 TRAIN = random_pairs(300, vocab=24, seed=1)
@@ -133,13 +133,13 @@ def test_patience_stops_early_and_keeps_the_model_the_full_run_keeps(tmp_path, m
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):
     trainer = make_trainer(tmp_path, epochs=2)
-    original = trainer.model.forward
+    original = trainer.net.forward
 
     def poisoned(*args):
         loss = original(*args)
         return loss * float("nan") if trainer.epoch == 1 else loss
 
-    trainer.model.forward = poisoned
+    trainer.net.forward = poisoned
     with pytest.raises(
         NMTError,
         match=r"training loss became nan in epoch 2, batch 1; stopped, "
@@ -169,6 +169,12 @@ def test_the_optimizer_follows_the_schedule(tmp_path):
     trainer.fit()
     steps = len(trainer.epoch_batches(0))  # 10 batches of 32
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * (4 / (steps + 1)) ** 0.5)
+
+
+def test_adam_takes_its_betas_from_the_params(tmp_path):
+    assert make_trainer(tmp_path).optimizer.param_groups[0]["betas"] == (0.9, 0.999)  # torch's
+    trainer = make_trainer(tmp_path, betas=(0.9, 0.98))
+    assert trainer.optimizer.param_groups[0]["betas"] == (0.9, 0.98)
 
 
 def test_averaging_keeps_the_mean_of_the_last_epochs(tmp_path):

@@ -22,6 +22,7 @@ from nmt.checkpoint import save_model
 from nmt.config import WordVocabParams
 from nmt.export import CTranslate2Translator, export_ctranslate2
 from nmt.models import architecture, build_model
+from nmt.search import SearchSettings
 from nmt.tokenization import tokenize
 from nmt.vocab import build_words
 
@@ -118,18 +119,7 @@ def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
         ),
         (("--beam", "0", "hallo"), b"", "error: --beam, --max-len and --batch-size must be >= 1"),
         (("--device", "tpu", "hallo"), b"", "error: --device must be auto, cpu, or cuda[:N]"),
-        (
-            ("--arch", "transformer", " ".join(["hund"] * 30)),
-            b"",
-            "error: a sentence of 32 positions is longer than the Transformer's 20 "
-            "(transformer.model.max_positions)\n",
-        ),
-        (  # CTranslate2 would cut the sentence silently
-            ("--arch", "transformer", "--engine", "ctranslate2", " ".join(["hund"] * 30)),
-            b"",
-            "error: a sentence of 32 positions is longer than the Transformer's 20 "
-            "(transformer.model.max_positions)\n",
-        ),
+        (("-o", "/proc/x.en", "hallo"), b"", "error: cannot write /proc/x.en ("),
     ],
 )
 def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message):
@@ -138,6 +128,43 @@ def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message)
     assert result.stderr.decode().startswith(message)
     assert result.stderr.decode().count("\n") == 1
     assert result.stdout == b""
+
+
+@pytest.mark.parametrize("engine", ["pytorch", "ctranslate2"])
+def test_a_line_longer_than_the_model_reads_is_cut_with_a_warning(workdir, tmp_path, engine):
+    """The other lines of the file are translated, and the long one as its first tokens."""
+    source, output = tmp_path / "in.de", tmp_path / "out.en"
+    source.write_text(f"{GERMAN[0]}\n{' '.join(['hund'] * 30)}\n{GERMAN[2]}\n")
+    args = ("--arch", "transformer", "--engine", engine)
+    result = translate(workdir, *args, "-i", str(source), "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode() == (
+        f"warning: {source} line 2 has 32 positions, more than the model's 20: "
+        "translated its first 18 tokens\n"
+    )
+    lines = output.read_text().splitlines()
+    assert len(lines) == 3
+    first_tokens = translate(workdir, *args, " ".join(["hund"] * 18))  # 20 positions: not cut
+    assert first_tokens.stderr == b"" and first_tokens.stdout.decode() == f"{lines[1]}\n"
+
+
+def test_a_reader_that_leaves_early_ends_it_quietly(workdir, tmp_path):
+    """`translate < file | head -1`: no traceback when the pipe closes."""
+    source = tmp_path / "many.de"
+    source.write_text("".join(f"{line}\n" for line in GERMAN * 2000))  # more than a pipe holds
+    with source.open("rb") as lines:
+        process = subprocess.Popen(
+            [str(TRANSLATE), "--max-len", "6"],
+            cwd=workdir,
+            stdin=lines,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        first = process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read()
+        code = process.wait(timeout=300)
+    assert first.endswith(b"\n") and err == b"" and code == 141
 
 
 def test_ctranslate2_workers_translate_as_one(workdir):
@@ -155,7 +182,8 @@ def test_ctranslate2_workers_translate_as_one(workdir):
     finally:
         torch.set_num_threads(threads)
     lines = [*GERMAN, "", *reversed(GERMAN), "ein hund ."]
-    one, two = (t.translate(lines, 3, 6, 0.6, batch_size=128, n_best=2) for t in (single, pair))
+    settings = SearchSettings(beam_size=3, length_penalty=0.6, max_len=6, batch_size=128, n_best=2)
+    one, two = (t.translate(lines, settings) for t in (single, pair))
     assert [[h.tokens for h in n_best] for n_best in two] == [
         [h.tokens for h in n_best] for n_best in one
     ]

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model as load_weights
-from safetensors.torch import save_model as save_weights
+from safetensors.torch import save_file
 
 from nmt import MissingInput, NMTError
 from nmt.config import ModelParams
@@ -52,9 +54,23 @@ def save_model(
         **info,
     }
     with atomic_folder(folder) as tmp:
-        save_weights(model, str(tmp / WEIGHTS))
+        save_weights(model, tmp / WEIGHTS)
         write_json(tmp / CONFIG, config)
         shutil.copytree(vocab_dir, tmp / VOCAB_DIR)
+
+
+def save_weights(model: Seq2Seq, path: Path) -> None:
+    """Each tensor once, under the first name the state dict gives it (a tied output layer
+    is its embedding): the same bytes for the same weights. safetensors' own `save_model`
+    lists the other names in a header whose order changes from process to process."""
+    unique: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, int, tuple[int, ...]]] = set()
+    for name, tensor in model.state_dict().items():
+        where = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if where not in seen:
+            seen.add(where)
+            unique[name] = tensor.contiguous()
+    save_file(unique, str(path), metadata={"format": "pt"})
 
 
 def read_config(folder: Path, name: str = CONFIG) -> dict[str, Any]:
@@ -84,10 +100,23 @@ def packaged_vocabs(folder: Path, config: dict[str, Any]) -> tuple[Vocabulary, V
     return vocabs
 
 
-def load_model(
-    folder: Path, arch: str | None = None
-) -> tuple[Seq2Seq, ModelParams, tuple[Vocabulary, Vocabulary], dict[str, Any]]:
-    """The model in eval mode, its params, its vocabularies and its config."""
+@dataclass(frozen=True)
+class ModelPackage:
+    """A loaded package: the model in eval mode, its params, its vocabularies (source,
+    target), and its config.json (`save_model`'s keys, and what training reported)."""
+
+    model: Seq2Seq
+    params: ModelParams
+    vocabs: tuple[Vocabulary, Vocabulary]
+    config: dict[str, Any]
+
+    @property
+    def arch(self) -> str:
+        return self.config["arch"]
+
+
+def load_model(folder: Path, arch: str | None = None) -> ModelPackage:
+    """The package in `folder`, checked to hold an `arch` model when one is named."""
     config = read_config(folder)
     if arch is not None and config["arch"] != arch:
         raise NMTError(f"{folder} holds a {config['arch']!r} model, not {arch!r}")
@@ -103,4 +132,4 @@ def load_model(
         problem = str(err).splitlines()[0]
         raise NMTError(f"{weights} is not safetensors weights of this model ({problem})") from None
     model.eval()
-    return model, params, vocabs, config
+    return ModelPackage(model, params, vocabs, config)

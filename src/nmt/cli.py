@@ -28,7 +28,7 @@ def restore_advice() -> str:
         return ""
     return (
         f" (DVC removed {stage}'s outputs before running it: once that is fixed, "
-        "`git checkout -- metrics logs && dvc checkout` restores the committed ones)"
+        "`git checkout -- metrics results logs && dvc checkout` restores the committed ones)"
     )
 
 
@@ -48,6 +48,9 @@ def run_stage(main: Callable[[], None], interrupted: str = STAGE_INTERRUPTED) ->
     except KeyboardInterrupt:
         print(f"interrupted: {interrupted}", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        sys.exit(141)  # 128 + SIGPIPE
 
 
 def stage_arch(description: str | None) -> str:

@@ -4,8 +4,8 @@ Every stage reads its params through `load_params`, so a typo or an out-of-range
 the stage before it writes anything, with one line naming the key. The `model`, `train` and
 `evaluate` sections hold settings every architecture shares; each architecture listed in
 `archs` has a section of its own (`gru: {model: {...}, train: {...}, evaluate: {...}}`) that
-overrides them, and its model keys are checked by the params class of its module,
-`nmt.models.<arch>.Params`, which is imported only by the stages of that architecture.
+overrides them. Its model keys are checked by the params class of its module, which
+`nmt.models.model_params` passes in: this module imports no model code.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nmt import NMTError
+
+if TYPE_CHECKING:
+    from nmt import search
 
 
 class ParamsError(NMTError):
@@ -45,11 +48,15 @@ def interval(low: float, high: float, high_open: bool = False) -> AfterValidator
 
 
 Fraction = Annotated[float, interval(0, 1)]
+AdamBeta = Annotated[float, interval(0, 1, high_open=True)]
 Names = Annotated[tuple[str, ...], Field(strict=False)]  # a YAML list becomes a tuple
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+S = TypeVar("S", bound=Section)
 
 
 class DataParams(Section):
@@ -130,6 +137,7 @@ class TrainParams(Section):
     max_batches: int = Field(0, ge=0)  # per epoch; 0 means the whole training set
     processes: int = Field(1, ge=1)  # data-parallel ranks on this machine; batches stay global
     amp: bool = False  # bfloat16 autocast in training
+    betas: Annotated[tuple[AdamBeta, AdamBeta], Field(strict=False)] = (0.9, 0.999)  # Adam's
 
     def resume_key(self) -> dict[str, Any]:
         """The settings a resumed run must share. Not `epochs` or `patience`, so training longer
@@ -140,11 +148,25 @@ class TrainParams(Section):
 
 class EvaluateParams(Section):
     test_sets: Annotated[Names, Field(min_length=1)] = ("test_2016_flickr",)
+    # The search's defaults, for evaluation and the `translate` command alike:
     beam_size: int = Field(5, ge=1)
     length_penalty: float = Field(0.6, ge=0)  # GNMT's alpha; 0 ranks beams by log-probability
     max_len: int = Field(100, ge=1)  # output tokens at most, <eos> included
     batch_size: int = Field(128, ge=1)  # sentences decoded together
     heatmaps: int = Field(4, ge=0)  # attention heatmaps of the first sentences of test_sets[0]
+
+    def search(
+        self, beam_size: int | None = None, length_penalty: float | None = None
+    ) -> search.SearchSettings:
+        """These decoding settings, with another beam size or length penalty if given."""
+        from nmt.search import SearchSettings  # here: reading params needs no search code
+
+        return SearchSettings(
+            self.beam_size if beam_size is None else beam_size,
+            self.length_penalty if length_penalty is None else length_penalty,
+            self.max_len,
+            self.batch_size,
+        )
 
 
 class ArchSection(Section):
@@ -186,19 +208,15 @@ class Params(Section):
     def section(self, arch: str) -> ArchSection:
         return (self.model_extra or {}).get(arch, ArchSection())
 
-    def model_params(self, arch: str) -> ModelParams:
-        """The shared model keys, overridden by the architecture's own, checked by its module."""
-        from nmt.models import architecture  # the architecture's module and nothing else
-
-        own = self.section(arch).model
-        merged = {**self.model.model_dump(exclude_unset=True), **own}
-        return _build(architecture(arch).Params, merged, _located(arch, "model", own))
+    def resolved(self, arch: str, section: Literal["model", "train"], cls: type[S]) -> S:
+        """The shared keys of `section`, overridden by the architecture's own, checked by
+        `cls` (for the model keys, the params class of the architecture's module)."""
+        own = getattr(self.section(arch), section)
+        merged = {**getattr(self, section).model_dump(exclude_unset=True), **own}
+        return _build(cls, merged, _located(arch, section, own))
 
     def train_params(self, arch: str) -> TrainParams:
-        """The shared training keys, overridden by the architecture's own."""
-        own = self.section(arch).train
-        merged = {**self.train.model_dump(exclude_unset=True), **own}
-        return _build(TrainParams, merged, _located(arch, "train", own))
+        return self.resolved(arch, "train", TrainParams)
 
     def evaluate_params(self, arch: str) -> EvaluateParams:
         """The shared decoding keys, overridden by the architecture's own (a length penalty

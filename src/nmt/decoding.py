@@ -13,8 +13,6 @@ without leaving: the done ones' rows get <pad> at no cost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -23,14 +21,7 @@ from nmt import EOS_ID, PAD_ID, SOS_ID
 from nmt.batching import ParallelData
 from nmt.models import Seq2Seq
 from nmt.runtime import show_progress
-
-
-@dataclass
-class Hypothesis:
-    tokens: list[int]  # without <sos> and <eos>
-    score: float  # sum of log-probabilities of the tokens and the final <eos>
-    attention: torch.Tensor | None  # [output steps, source length], for attention models
-
+from nmt.search import Hypothesis, SearchSettings
 
 COMPACT = 0.25  # drop the done sentences' rows once they are this share of the rows
 
@@ -203,49 +194,32 @@ def ranked_beams(
 
 
 def translate_corpus(
-    model: Seq2Seq,
-    data: ParallelData,
-    batch_size: int,
-    max_len: int,
-    beam_size: int = 1,
-    alpha: float = 0.0,
-    progress: str | None = None,
-) -> list[Hypothesis]:
-    """The best hypothesis for every source sentence of `data`, in its order; beam 1 is
-    greedy."""
-    ranked = translate_corpus_n_best(
-        model, data, batch_size, max_len, beam_size, alpha, progress=progress
-    )
-    return [hypotheses[0] for hypotheses in ranked]
-
-
-def translate_corpus_n_best(
-    model: Seq2Seq,
-    data: ParallelData,
-    batch_size: int,
-    max_len: int,
-    beam_size: int = 1,
-    alpha: float = 0.0,
-    n_best: int = 1,
-    progress: str | None = None,
+    model: Seq2Seq, data: ParallelData, settings: SearchSettings, progress: str | None = None
 ) -> list[list[Hypothesis]]:
-    """The `n_best` (at most `beam_size`) best hypotheses for every source sentence of
-    `data`, in its order, best first; beam 1 is greedy. `progress` names a progress bar on
-    a terminal's stderr."""
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"n_best must be between 1 and the beam size {beam_size}, got {n_best}")
+    """The `settings.n_best` best hypotheses for every source sentence of `data`, in its
+    order, best first; beam 1 is greedy. `progress` names a progress bar on a terminal's
+    stderr."""
+    beam_size, max_len = settings.beam_size, settings.max_len
     model.eval()
     device = next(model.parameters()).device
     out: list[list[Hypothesis]] = [[] for _ in range(len(data))]
     bar = tqdm(
         total=len(data), desc=progress, unit="sentence", disable=not (progress and show_progress())
     )
-    for index in data.batch_indices(batch_size):
+    for index in data.batch_indices(settings.batch_size):
         batch = data.collate(index).to(device)
         if beam_size == 1:
             found = [[h] for h in greedy_search(model, batch.src, batch.src_len, max_len)]
         else:
-            found = ranked_beams(model, batch.src, batch.src_len, max_len, beam_size, alpha, n_best)
+            found = ranked_beams(
+                model,
+                batch.src,
+                batch.src_len,
+                max_len,
+                beam_size,
+                settings.length_penalty,
+                settings.n_best,
+            )
         for position, hypotheses in zip(batch.index, found, strict=True):
             out[int(position)] = hypotheses
         bar.update(len(index))

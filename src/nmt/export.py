@@ -26,9 +26,9 @@ from ctranslate2.specs import TransformerSpec, common_spec
 
 from nmt import EOS, SOS, UNK, NMTError
 from nmt.checkpoint import CONFIG, VOCAB_DIR, load_model, packaged_vocabs, read_config
-from nmt.decoding import Hypothesis
 from nmt.io import atomic_folder
 from nmt.models.transformer import MultiHeadAttention, TransformerSeq2Seq
+from nmt.search import Hypothesis, SearchSettings, fit_source
 from nmt.vocab import Vocabulary
 
 PACKAGE_CONFIG = "package.json"
@@ -113,7 +113,8 @@ class SpecConverter(ctranslate2.converters.Converter):
 
 def export_ctranslate2(package: Path, out: Path) -> None:
     """Write the Transformer in `package` as a CTranslate2 model folder, atomically."""
-    model, _, (src_vocab, trg_vocab), _ = load_model(package)
+    loaded = load_model(package)
+    model, (src_vocab, trg_vocab) = loaded.model, loaded.vocabs
     if not isinstance(model, TransformerSeq2Seq):
         raise NMTError(f"{package}: only a Transformer can be exported to CTranslate2")
     spec = ctranslate2_spec(model, src_vocab.tokens, trg_vocab.tokens)
@@ -136,7 +137,7 @@ class CTranslate2Translator:
     src_vocab: Vocabulary
     trg_vocab: Vocabulary
     workers: int
-    max_positions: int  # the Transformer's, <sos> and <eos> included
+    max_source: int  # the Transformer's max_positions, <sos> and <eos> included
 
     @classmethod
     def load(
@@ -168,41 +169,29 @@ class CTranslate2Translator:
         max_positions = config["model_params"]["max_positions"]
         return cls(config["arch"], engine, *vocabs, workers, max_positions)
 
-    def translate(
-        self,
-        lines: list[str],
-        beam_size: int,
-        max_len: int,
-        alpha: float,
-        batch_size: int = 128,
-        n_best: int = 1,
-    ) -> list[list[Hypothesis]]:
-        encoded = self.src_vocab.encode(lines)
-        longest = max(map(len, encoded), default=0)
-        if longest > self.max_positions:  # CTranslate2 would cut it silently: refuse as ours
-            raise NMTError(
-                f"a sentence of {longest} positions is longer than the Transformer's "
-                f"{self.max_positions} (transformer.model.max_positions)"
-            )
+    def translate(self, lines: list[str], settings: SearchSettings) -> list[list[Hypothesis]]:
+        encoded = [fit_source(ids, self.max_source) for ids in self.src_vocab.encode(lines)]
         words = self.src_vocab.words
         sources = [words(ids[1:-1]) for ids in encoded]  # CTranslate2 adds <sos> and <eos>
         share = -(-len(sources) // self.workers)  # a short input still feeds every worker
         results = self.engine.translate_batch(
             sources,
-            max_batch_size=max(1, min(batch_size, share)),
-            max_input_length=0,  # never truncated: longer input was refused above
-            beam_size=beam_size,
-            num_hypotheses=n_best,
-            length_penalty=alpha,
-            max_decoding_length=max_len,
+            max_batch_size=max(1, min(settings.batch_size, share)),
+            max_input_length=0,  # cut above as ours cuts it: <eos> kept
+            beam_size=settings.beam_size,
+            num_hypotheses=settings.n_best,
+            length_penalty=settings.length_penalty,
+            max_decoding_length=settings.max_len,
             min_decoding_length=0,  # an empty translation is allowed, as in ours
             return_scores=True,
         )
         index = self.trg_vocab.index
 
         def hypothesis(tokens: list[str], score: float) -> Hypothesis:
-            length = len(tokens) + (len(tokens) < max_len)  # <eos> counts where written
-            return Hypothesis([index[t] for t in tokens], score * length**alpha, None)
+            length = len(tokens) + (len(tokens) < settings.max_len)  # <eos> counts where written
+            return Hypothesis(
+                [index[t] for t in tokens], score * length**settings.length_penalty, None
+            )
 
         return [
             [hypothesis(*found) for found in zip(result.hypotheses, result.scores, strict=True)]

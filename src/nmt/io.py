@@ -17,16 +17,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from nmt import NMTError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    # Created like open() creates files (0o666 less the umask): mkstemp's private 0o600
-    # would outlive the rename.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created like open() creates files (0o666 less the umask): mkstemp's private 0o600
+        # would outlive the rename.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as err:
+        raise NMTError(
+            f"cannot write {path} ({err.strerror}): choose a folder you can write to"
+        ) from None
     try:
         yield tmp
         os.replace(tmp, path)

@@ -1,5 +1,4 @@
-"""The loss of a sequence-to-sequence model (`nmt.seq2seq`): per batch in training, and
-over a whole dataset for validation and test loss.
+"""The loss of a sequence-to-sequence model (`nmt.seq2seq`) on one batch.
 
 The loss exploits what is known before the loop starts (`teacher_force` is drawn up front):
 a step is projected inside the loop only when its prediction feeds the next step, and only
@@ -16,9 +15,7 @@ import torch
 
 from nmt import PAD_ID
 
-if TYPE_CHECKING:  # types only: the models import this module
-    from nmt.batching import ParallelData
-    from nmt.runtime import Ranks
+if TYPE_CHECKING:
     from nmt.seq2seq import Seq2Seq
 
 
@@ -142,27 +139,3 @@ def sequence_loss(
             label_smoothing,
         )
     return total / (tokens or sum(going))
-
-
-@torch.no_grad()
-def evaluate_loss(
-    model: Seq2Seq, data: ParallelData, batch_size: int, ranks: Ranks | None = None
-) -> float:
-    """Mean cross-entropy per target token; the model reads its own predictions unless it is
-    scored teacher-forced (`Seq2Seq.teacher_forced_scoring`). Ranks share every batch."""
-    rank, world = (ranks.rank, ranks.world) if ranks is not None else (0, 1)
-    model.eval()
-    device = next(model.parameters()).device
-    total = tokens = 0.0
-    for index in data.batch_indices(batch_size):
-        share = index[rank::world]
-        if len(share) == 0:
-            continue
-        batch = data.collate(share).to(device)
-        forcing = torch.full((batch.trg.shape[0],), model.teacher_forced_scoring)
-        n = batch.n_trg_tokens
-        total += sequence_loss(model, batch.src, batch.src_len, batch.trg, forcing).item() * n
-        tokens += n
-    if ranks is not None:
-        total, tokens = ranks.sum(total, tokens)
-    return total / tokens

@@ -15,7 +15,8 @@ CHECKPOINTS = Path("checkpoints")  # train@<arch>: resumable state, not an outpu
 LIVE = Path("dvclive")  # train@<arch>: curves
 TRANSLATIONS = Path("translations")  # evaluate@<arch>
 PLOTS = Path("plots")  # heatmaps@<arch>, curves
-METRICS = Path("metrics")
+METRICS = Path("metrics")  # what experiments are compared by: DVC metrics, a few per stage
+RESULTS = Path("results")  # every score and statistic, in git beside them
 LOGS = Path("logs")
 
 _MADE_BY = {RAW: "download", TOKENS: "tokenize"}

@@ -1,5 +1,6 @@
 """The interface every sequence-to-sequence model here implements, so that one loss
-(`nmt.loss`) and one greedy and beam search (`nmt.decoding`) serve all architectures.
+(`nmt.loss`) and one greedy and beam search (`nmt.decoding`) serve all architectures. It
+knows neither: they import it.
 
 A model defines, over sequence-first tensors:
   encode(src, src_len) -> (decoder state, memory the decoder reads at every step)
@@ -17,8 +18,6 @@ from typing import Generic, TypeVar
 import torch
 from torch import nn
 
-from nmt.loss import sequence_loss
-
 State = TypeVar("State")  # what the decoder carries from step to step
 Memory = TypeVar("Memory")  # what the decoder reads of the source at every step
 Rows = slice | torch.Tensor  # which sentences of a batch: a slice, or an index tensor
@@ -30,6 +29,8 @@ class Seq2Seq(nn.Module, Generic[State, Memory]):
     # predictions (no teacher forcing); a Transformer is scored on the gold prefix, as it is
     # trained and as its published perplexities are.
     teacher_forced_scoring = False
+    # The longest source the model reads, <sos> and <eos> included; None: any length.
+    max_source_positions: int | None = None
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[State, Memory]:
         raise NotImplementedError
@@ -64,7 +65,3 @@ class Seq2Seq(nn.Module, Generic[State, Memory]):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-    # The training loss is the module's forward (`self` is the `model` argument): DDP
-    # synchronizes the gradients of what runs through a module's forward.
-    forward = sequence_loss

@@ -60,14 +60,6 @@ def iter_pairs(
         yield pair
 
 
-def read_pairs(
-    raw_dir: Path, split: str, src_lang: str, trg_lang: str
-) -> tuple[list[str], list[str]]:
-    """A split's source and target lines, checked to align."""
-    pairs = list(iter_pairs(raw_dir, split, src_lang, trg_lang))
-    return [src for src, _ in pairs], [trg for _, trg in pairs]
-
-
 @functools.cache
 def tokenizer(lang: str) -> Tokenizer:
     return spacy.blank(lang).tokenizer

@@ -3,10 +3,9 @@ gradient clipping, and the checkpoint with the best validation loss; and, as opt
 Transformer recipes add: label smoothing, learning rate warmup and decay, batches of a token
 budget, and a model averaged over the last epochs' weights.
 
-Training resumes: after every epoch `last.pt` holds the model, optimizer and random states, so a
-run that is stopped and started again ends exactly where an uninterrupted run would. It resumes
-only with the settings and the code that wrote it: after an edit to any module the run loads,
-training starts afresh, since the weights would differ.
+Training resumes: after every epoch `last.pt` holds the model, optimizer and random states
+(`nmt.resume`), so a run that is stopped and started again ends exactly where an
+uninterrupted run would.
 
 Data-parallel ranks (`nmt.runtime`) split every batch and DDP averages their gradients; each
 rank divides its summed loss by its share of the whole batch's tokens, so the update is the
@@ -15,18 +14,13 @@ one a single process makes from the whole batch.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import os
-import pickle
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,8 +30,8 @@ from tqdm import tqdm
 from nmt import NMTError, dropout
 from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
-from nmt.io import save_torch
-from nmt.loss import evaluate_loss
+from nmt.loss import sequence_loss
+from nmt.resume import RunFiles, Weights, why_not_resume
 from nmt.runtime import Ranks, autocast, show_progress
 from nmt.seq2seq import Seq2Seq
 
@@ -48,9 +42,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(model: Seq2Seq, lr: float) -> torch.optim.Adam:
-    """The seed's Adam; the fused kernel updates each tensor in one pass, with no temporaries."""
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+def make_optimizer(model: Seq2Seq, params: TrainParams) -> torch.optim.Adam:
+    """The seed's Adam (its betas a param: Transformers often take 0.98 for the second); the
+    fused kernel updates each tensor in one pass, with no temporaries."""
+    return torch.optim.Adam(model.parameters(), lr=params.lr, betas=params.betas, fused=True)
 
 
 def optimizer_step(
@@ -77,118 +72,51 @@ def lr_factor(step: int, p: TrainParams, total_steps: int) -> float:
     return 1.0
 
 
+class TrainingLoss(torch.nn.Module):
+    """A model's training loss as a module's forward, for DDP: it synchronizes the gradients
+    of what runs through a forward."""
+
+    def __init__(self, model: Seq2Seq):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_len: torch.Tensor,
+        trg: torch.Tensor,
+        teacher_force: torch.Tensor,
+        label_smoothing: float,
+        tokens: float | None,
+    ) -> torch.Tensor:
+        return sequence_loss(self.model, src, src_len, trg, teacher_force, label_smoothing, tokens)
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: Seq2Seq, data: ParallelData, batch_size: int, ranks: Ranks | None = None
+) -> float:
+    """Mean cross-entropy per target token; the model reads its own predictions unless it is
+    scored teacher-forced (`Seq2Seq.teacher_forced_scoring`). Ranks share every batch."""
+    rank, world = (ranks.rank, ranks.world) if ranks is not None else (0, 1)
+    model.eval()
+    device = next(model.parameters()).device
+    total = tokens = 0.0
+    for index in data.batch_indices(batch_size):
+        share = index[rank::world]
+        if len(share) == 0:
+            continue
+        batch = data.collate(share).to(device)
+        forcing = torch.full((batch.trg.shape[0],), model.teacher_forced_scoring)
+        n = batch.n_trg_tokens
+        total += sequence_loss(model, batch.src, batch.src_len, batch.trg, forcing).item() * n
+        tokens += n
+    if ranks is not None:
+        total, tokens = ranks.sum(total, tokens)
+    return total / tokens
+
+
 log = logging.getLogger(__name__)
-Weights = dict[str, torch.Tensor]
-
-
-def average_weights(states: list[Weights]) -> Weights:
-    """The element-wise mean of several checkpoints of one model."""
-    return {
-        name: torch.stack([s[name] for s in states]).mean(0)
-        if states[0][name].is_floating_point()
-        else states[-1][name]
-        for name in states[0]
-    }
-
-
-def running_code() -> dict[str, str]:
-    """SHA-256 of each project source file this process runs, by path: the stage script and
-    every loaded `nmt` module (the models' only while their architecture is imported)."""
-    files = {os.path.relpath(sys.modules["__main__"].__file__)}
-    files |= {
-        module.__file__
-        for name, module in sys.modules.items()
-        if (name == "nmt" or name.startswith("nmt.")) and getattr(module, "__file__", None)
-    }
-    package_root = Path(sys.modules["nmt"].__file__).parent.parent
-    digests = {}
-    for file in files:
-        path = Path(file)
-        key = path.relative_to(package_root) if path.is_relative_to(package_root) else path
-        digests[key.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
-
-
-def changed_files(before: dict[str, str], now: dict[str, str]) -> list[str]:
-    return sorted(f for f in before.keys() | now.keys() if before.get(f) != now.get(f))
-
-
-@dataclass
-class RunFiles:
-    """A training run's folder: `last.pt` holds everything a resumed run needs (weights,
-    optimizer, every random state); `best.pt` the best epoch's weights; and when the model is
-    the mean of the last `average` epochs, `epoch_<n>.pt` the weights of each of those."""
-
-    folder: Path
-    average: int = 1
-
-    @property
-    def last(self) -> Path:
-        return self.folder / "last.pt"
-
-    @property
-    def best(self) -> Path:
-        return self.folder / "best.pt"
-
-    def epoch(self, number: int) -> Path:
-        return self.folder / f"epoch_{number}.pt"
-
-    def save_last(self, state: dict[str, Any], ranks: Ranks) -> None:
-        """`state` and the random states: the main rank's teacher forcing draws (in `state`)
-        and every rank's dropout draws (nmt.dropout's masks, and torch's for what it draws
-        inside kernels), gathered to the main rank, which writes."""
-        torch_rngs = ranks.gather(torch.get_rng_state())
-        mask_rngs = ranks.gather(dropout.get_state())
-        if ranks.is_main:
-            save_torch(self.last, {**state, "torch_rng": torch_rngs, "mask_rng": mask_rngs})
-
-    def read_last(self) -> dict[str, Any] | None:
-        """The state of the last finished epoch. Tensors and plain values only: a file that
-        holds anything else (pickled code) is refused, never run."""
-        if not self.last.is_file():
-            return None
-        try:
-            return torch.load(self.last, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            problem = str(err).splitlines()[0]
-            raise NMTError(
-                f"{self.last} holds more than tensors and plain values ({problem}); "
-                f"delete {self.folder} to train afresh"
-            ) from None
-
-    def end_epoch(self, number: int, weights: Weights, best: bool) -> None:
-        """Keep what an epoch leaves for the final model (main rank only)."""
-        if best:
-            save_torch(self.best, weights)
-        if self.average > 1:
-            save_torch(self.epoch(number), weights)
-            self.epoch(number - self.average).unlink(missing_ok=True)
-
-    def check_kept(self, epoch: int) -> None:
-        """A run resumed after `epoch` needs the weights the kept model is made of: without
-        them it would train on and then fail, or keep another model than it reports."""
-        needed = [self.best]
-        if self.average > 1:
-            needed += [self.epoch(e) for e in range(max(1, epoch - self.average + 1), epoch + 1)]
-        missing = [path.name for path in needed if not path.is_file()]
-        if missing:
-            raise NMTError(
-                f"{self.last} is after epoch {epoch} but {', '.join(missing)} "
-                f"{'is' if len(missing) == 1 else 'are'} missing from {self.folder}; "
-                f"delete {self.folder} to train afresh"
-            )
-
-    def final_state(self, epochs: int) -> Weights:
-        """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""
-        if self.average == 1:
-            return torch.load(self.best, map_location="cpu", weights_only=True)
-        first = max(1, epochs - self.average + 1)
-        return average_weights(
-            [
-                torch.load(self.epoch(e), map_location="cpu", weights_only=True)
-                for e in range(first, epochs + 1)
-            ]
-        )
 
 
 @dataclass(frozen=True)
@@ -244,11 +172,11 @@ class Trainer:
     def __post_init__(self) -> None:
         self.files = RunFiles(self.run_dir, self.params.average)
         self.device = next(self.model.parameters()).device
-        self.net: torch.nn.Module = self.model
+        self.net: torch.nn.Module = TrainingLoss(self.model)
         if self.ranks.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(self.model, device_ids=ids)
-        self.optimizer = make_optimizer(self.model, self.params.lr)
+            self.net = DistributedDataParallel(self.net, device_ids=ids)
+        self.optimizer = make_optimizer(self.model, self.params)
         total_steps = self.params.epochs * len(self.epoch_batches(0))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, self.params, total_steps)
@@ -268,29 +196,9 @@ class Trainer:
         state = self.files.read_last()
         if state is None:
             return False
-        last = self.files.last
-        if state["fingerprint"] != self.fingerprint:
-            log.info(f"train: {last} is from other settings; starting afresh")
-            return False
-        changed = changed_files(state.get("code", {}), self.code)
-        if changed:
-            shown = ", ".join(changed[:3]) + (
-                f" and {len(changed) - 3} more" if changed[3:] else ""
-            )
-            log.info(f"train: {last} was written by other code ({shown}); starting afresh")
-            return False
-        if state["epoch"] > self.params.epochs:
-            log.info(
-                f"train: {last} is {state['epoch']} epochs in, past train.epochs "
-                f"({self.params.epochs}); starting afresh"
-            )
-            return False
-        patience = self.params.patience
-        if patience and state["epoch"] - state["best_epoch"] > patience:
-            log.info(
-                f"train: {last} is {state['epoch'] - state['best_epoch']} epochs past its best, "
-                f"more than train.patience ({patience}) allows; starting afresh"
-            )
+        problem = why_not_resume(state, self.fingerprint, self.code, self.params)
+        if problem:
+            log.info(f"train: {self.files.last} {problem}; starting afresh")
             return False
         self.files.check_kept(state["epoch"])
         self.model.load_state_dict(state["model"])
@@ -302,7 +210,7 @@ class Trainer:
         self.epoch, self.history = state["epoch"], state["history"]
         self.best_valid, self.best_epoch = state["best_valid"], state["best_epoch"]
         if self.ranks.is_main:
-            log.info(f"train: resuming after epoch {self.epoch} from {last}")
+            log.info(f"train: resuming after epoch {self.epoch} from {self.files.last}")
         return True
 
     def _save_last(self) -> None:

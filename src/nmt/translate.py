@@ -1,4 +1,5 @@
-"""A trained model with its vocabularies, and the `translate` command built on it.
+"""The `translate` command: a trained model (`nmt.translator`, or CTranslate2's export)
+over the command line's sentences, a file, or standard input.
 
 translate --arch transformer "Ein Mann fährt Fahrrad."
 cat sentences.de | translate --arch gru --beam 1
@@ -13,111 +14,21 @@ import os
 import select
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 
-from nmt import EOS_ID, MissingInput, NMTError
-from nmt.batching import ParallelData
-from nmt.checkpoint import load_model
+from nmt import MissingInput, NMTError
 from nmt.cli import run_stage
-from nmt.config import ModelParams, Params, available_archs
-from nmt.decoding import Hypothesis, source_data, translate_corpus, translate_corpus_n_best
+from nmt.config import EvaluateParams, available_archs
 from nmt.io import atomic_path
-from nmt.paths import EXPORTS, VOCAB, model_path
-from nmt.plots import plot_attention
+from nmt.paths import EXPORTS, model_path
 from nmt.runtime import resolve_device, show_progress
-from nmt.seq2seq import Seq2Seq
-from nmt.vocab import Vocabulary, load_vocab_pair
+from nmt.search import Hypothesis, SearchSettings
+from nmt.translator import Engine, Translator
 
-if TYPE_CHECKING:
-    from nmt.export import CTranslate2Translator
-
-
-@dataclass
-class Translator:
-    arch: str
-    model: Seq2Seq
-    params: ModelParams
-    src_vocab: Vocabulary
-    trg_vocab: Vocabulary
-
-    @classmethod
-    def load(
-        cls, package: Path, arch: str | None = None, device: str | torch.device = "cpu"
-    ) -> Translator:
-        """The model package in `package` (models/<arch>/): weights, params, vocabularies."""
-        model, params, (src_vocab, trg_vocab), config = load_model(package, arch)
-        return cls(config["arch"], model.to(device), params, src_vocab, trg_vocab)
-
-    @classmethod
-    def of_pipeline(cls, params: Params, arch: str) -> Translator:
-        """The model the pipeline trained for `arch`, on the device params.yaml names, checked
-        to read the vocabulary the pipeline's ids are made of."""
-        package = model_path(arch)
-        translator = cls.load(package, arch, resolve_device(params.device))
-        vocab_dir = VOCAB / params.vocab_of(arch)
-        pipeline = load_vocab_pair(vocab_dir, params.data.src_lang, params.data.trg_lang)
-        if (pipeline[0].hash, pipeline[1].hash) != (
-            translator.src_vocab.hash,
-            translator.trg_vocab.hash,
-        ):
-            raise MissingInput(package, f"was trained with other vocabularies than {vocab_dir}")
-        return translator
-
-    def translate_data(
-        self,
-        data: ParallelData,
-        beam_size: int,
-        max_len: int,
-        alpha: float,
-        batch_size: int,
-        progress: str | None = None,
-    ) -> list[Hypothesis]:
-        return translate_corpus(
-            self.model, data, batch_size, max_len, beam_size, alpha, progress=progress
-        )
-
-    def translate(
-        self,
-        lines: list[str],
-        beam_size: int,
-        max_len: int,
-        alpha: float,
-        batch_size: int = 128,
-        n_best: int = 1,
-    ) -> list[list[Hypothesis]]:
-        """The `n_best` best hypotheses of each source sentence, best first, tokenized as the
-        model was trained."""
-        data = source_data(self.src_vocab.encode(lines), self.params.reverse_src)
-        return translate_corpus_n_best(
-            self.model, data, batch_size, max_len, beam_size, alpha, n_best
-        )
-
-    def text(self, hypothesis: Hypothesis) -> str:
-        return self.trg_vocab.decode(hypothesis.tokens)
-
-    def source_positions(self, line: str) -> list[str]:
-        """The source as the model reads it (tokens, framed, perhaps reversed): attention's
-        columns."""
-        ids = self.src_vocab.encode([line])[0].tolist()
-        if self.params.reverse_src:
-            ids[1:-1] = ids[-2:0:-1]
-        return self.src_vocab.words(ids)
-
-    def output_positions(self, hypothesis: Hypothesis) -> list[str]:
-        """The output tokens and the final <eos> if one was written: attention's rows."""
-        steps = len(hypothesis.attention) if hypothesis.attention is not None else 0
-        return self.trg_vocab.words([*hypothesis.tokens, EOS_ID][:steps])
-
-    def plot(self, line: str, hypothesis: Hypothesis, path: Path) -> None:
-        if hypothesis.attention is None:
-            raise NMTError(f"a {self.arch!r} model has no attention to show")
-        source = self.source_positions(line)
-        plot_attention(source, self.output_positions(hypothesis), hypothesis.attention, path)
+DEFAULTS = EvaluateParams()  # the search settings evaluation uses unless params.yaml says
 
 
 class LineReader:
@@ -170,7 +81,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Translate German sentences with a trained model: from the arguments, "
         "or else one sentence per line of the input file or standard input, printed as "
-        "they are translated."
+        "they are translated. A sentence longer than the model reads (the Transformer's "
+        "max_positions) is cut to its first tokens and translated, with a warning on "
+        "standard error naming its line."
     )
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
     parser.add_argument("--arch", choices=available_archs(), default="attention")
@@ -179,12 +92,26 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("-i", "--input", type=Path, help="read sentences from this file")
     parser.add_argument("-o", "--output", type=Path, help="write translations to this file")
-    parser.add_argument("--beam", type=int, default=5, help="beam size; 1 is greedy search")
-    parser.add_argument("--length-penalty", type=float, default=0.6, help="GNMT alpha")
-    parser.add_argument("--max-len", type=int, default=100, help="output tokens at most")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences decoded together")
     parser.add_argument(
-        "--n-best", type=int, default=1, help="hypotheses per sentence, best first (<= --beam)"
+        "--beam", type=int, default=DEFAULTS.beam_size, help="beam size; 1 is greedy search"
+    )
+    parser.add_argument(
+        "--length-penalty", type=float, default=DEFAULTS.length_penalty, help="GNMT alpha"
+    )
+    parser.add_argument(
+        "--max-len", type=int, default=DEFAULTS.max_len, help="output tokens at most"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help="sentences decoded together",
+    )
+    parser.add_argument(
+        "--n-best",
+        type=int,
+        default=1,
+        help="hypotheses per sentence, best first (<= --beam)",
     )
     parser.add_argument(
         "--output-format",
@@ -219,6 +146,9 @@ def parse_args() -> argparse.Namespace:
         raise NMTError("--beam, --max-len and --batch-size must be >= 1 and --length-penalty >= 0")
     if not 1 <= args.n_best <= args.beam:
         raise NMTError(f"--n-best must be between 1 and --beam ({args.beam}), got {args.n_best}")
+    args.search = SearchSettings(
+        args.beam, args.length_penalty, args.max_len, args.batch_size, args.n_best
+    )
     if args.attention and args.output_format != "jsonl":
         raise NMTError("--attention needs --output-format jsonl")
     if args.engine == "ctranslate2" and (args.attention or args.show_attention):
@@ -236,7 +166,7 @@ def device_of(name: str) -> torch.device:
 
 
 def formatted(
-    translator: Translator | CTranslate2Translator,
+    translator: Engine,
     line: str,
     hypotheses: list[Hypothesis],
     args: argparse.Namespace,
@@ -256,9 +186,24 @@ def formatted(
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+def warn_cut(translator: Engine, numbered: dict[int, str], where: str) -> None:
+    """A warning for each line (by its number) that is longer than the model reads."""
+    limit = translator.max_source
+    if limit is None:
+        return
+    sources = translator.src_vocab.encode(list(numbered.values()))
+    for number, ids in zip(numbered, sources, strict=True):
+        if len(ids) > limit:
+            print(
+                f"warning: {where} line {number} has {len(ids)} positions, more than the "
+                f"model's {limit}: translated its first {limit - 2} tokens",
+                file=sys.stderr,
+            )
+
+
 def main() -> None:
     args = parse_args()
-    translator: Translator | CTranslate2Translator
+    translator: Engine
     if args.engine == "ctranslate2":
         # Imported here: the stages that import this module stay free of CTranslate2 and
         # of the Transformer's module.
@@ -275,13 +220,17 @@ def main() -> None:
         )
     if args.sentences:
         batches: Iterable[list[str]] = [args.sentences]
+        where = "argument"
     elif args.input:
         if not args.input.is_file():
             raise MissingInput(args.input)
-        reader = LineReader(os.open(args.input, os.O_RDONLY), str(args.input))
+        where = str(args.input)
+        reader = LineReader(os.open(args.input, os.O_RDONLY), where)
         batches = with_progress(reader.batches(args.batch_size), args.input)
     else:
-        batches = LineReader(sys.stdin.fileno(), "standard input").batches(args.batch_size)
+        where = "standard input"
+        batches = LineReader(sys.stdin.fileno(), where).batches(args.batch_size)
+    seen = 0  # lines before this batch
     with contextlib.ExitStack() as stack:
         out = sys.stdout
         if args.output:  # complete or absent: written beside, renamed at the end
@@ -291,14 +240,9 @@ def main() -> None:
         for batch in batches:
             lines = [line.strip() for line in batch]
             todo = [i for i, line in enumerate(lines) if line]
-            found = translator.translate(
-                [lines[i] for i in todo],
-                args.beam,
-                args.max_len,
-                args.length_penalty,
-                args.batch_size,
-                args.n_best,
-            )
+            warn_cut(translator, {seen + i + 1: lines[i] for i in todo}, where)
+            seen += len(lines)
+            found = translator.translate([lines[i] for i in todo], args.search)
             output: list[list[Hypothesis]] = [[] for _ in lines]  # none for an empty line
             for i, hypotheses in zip(todo, found, strict=True):
                 output[i] = hypotheses
@@ -310,6 +254,7 @@ def main() -> None:
     if args.show_attention:
         if first is None:
             raise NMTError("--show-attention needs a non-empty sentence")
+        assert isinstance(translator, Translator)  # parse_args refused the other engine
         translator.plot(*first, args.show_attention)
 
 

@@ -9,19 +9,32 @@ dependency of that architecture's stages alone and retrains nothing else.
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from dataclasses import dataclass
 
-from nmt.config import ModelParams, ParamsError, available_archs
+from nmt.config import ModelParams, Params, ParamsError, available_archs
 from nmt.seq2seq import Seq2Seq
 
-__all__ = ["architecture", "available_archs", "build_model"]
+__all__ = ["Architecture", "architecture", "available_archs", "build_model", "model_params"]
 
 
-def architecture(name: str) -> ModuleType:
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    Params: type[ModelParams]  # its params.yaml section's model keys
+    MODEL: type[Seq2Seq]  # built as MODEL(source vocabulary size, target vocabulary size, params)
+
+
+def architecture(name: str) -> Architecture:
     if name not in available_archs():
         known = ", ".join(available_archs())
         raise ParamsError(f"unknown architecture {name!r} (known: {known})")
-    return importlib.import_module(f"{__name__}.{name}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    return Architecture(name, module.Params, module.MODEL)
+
+
+def model_params(params: Params, arch: str) -> ModelParams:
+    """The shared model keys, overridden by the architecture's own, checked by its module."""
+    return params.resolved(arch, "model", architecture(arch).Params)
 
 
 def build_model(arch: str, p: ModelParams, src_vocab: int, trg_vocab: int) -> Seq2Seq:

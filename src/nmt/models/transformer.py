@@ -37,6 +37,9 @@ class Params(ModelParams):
     norm_first: bool = False  # pre-norm; post-norm (the paper's) when false
     tie_embeddings: bool = False  # the output layer reuses the target embedding
     share_embeddings: bool = False  # source and target share one embedding (a joint vocabulary)
+    # Token embeddings drawn like the other matrices (xavier), or N(0, hid_dim^-0.5) (normal):
+    # scaled by sqrt(hid_dim), these start at unit size, the size of the position vectors.
+    embedding_init: Literal["xavier", "normal"] = "xavier"
 
     @model_validator(mode="after")
     def _widths(self) -> Params:
@@ -209,6 +212,7 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
     def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         self.width, self.heads, self.max_positions = p.hid_dim, p.heads, p.max_positions
+        self.max_source_positions = p.max_positions
         if p.share_embeddings and src_vocab != trg_vocab:
             raise NMTError(
                 f"transformer.model.share_embeddings needs one joint vocabulary, but the source "
@@ -234,6 +238,9 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
         for param in self.parameters():
             if param.dim() > 1 and param.requires_grad:  # not the fixed sinusoids
                 nn.init.xavier_uniform_(param)
+        if p.embedding_init == "normal":
+            for embedding in {self.src_embedding, self.trg_embedding}:  # one if shared
+                nn.init.normal_(embedding.weight, std=p.hid_dim**-0.5)
         if p.tie_embeddings:
             self.out.weight = self.trg_embedding.weight
 
