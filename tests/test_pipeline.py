@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from nmt.checkpoint import load_model
 from nmt.vocab import load_vocab_pair
+from tests.stage_deps import ARCHS, VOCABS, code_deps, dvc_stages, is_code, loaded_code, rewrite
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -52,8 +53,6 @@ TINY = {
         "heatmaps": 2,
     },
 }
-ARCHS = tuple(yaml.safe_load((ROOT / "params.yaml").read_text())["archs"])
-VOCABS = tuple(yaml.safe_load((ROOT / "params.yaml").read_text())["vocabs"])
 TEST_SIZES = {"test_2016_flickr": 1000, "test_2018_flickr": 1071}
 SCORES = ("bleu", "bleu_lowercase", "bleu_tokenized", "chrf")
 
@@ -91,95 +90,31 @@ def stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-# Run in one subprocess: heavy libraries are imported once, then each stage script is imported
-# in a forked child (and each architecture it runs in a grandchild), which prints the project
-# files it loaded. Forks start from a state with no `nmt` module loaded.
-LOADED_CODE = """
-import importlib, json, os, runpy, sys, traceback
-import dvclive, matplotlib.pyplot, pandas, sacrebleu, spacy, torch  # noqa: F401
-
-def report(stage):
-    files = sorted(m.__file__ for n, m in list(sys.modules.items())
-                   if n.split(".")[0] == "nmt" and getattr(m, "__file__", None))
-    print(json.dumps([stage, files]), flush=True)
-
-def in_child(work):
-    pid = os.fork()
-    if pid == 0:  # the child never returns into the parent's loop
-        try:
-            work()
-        except BaseException:
-            traceback.print_exc()
-            os._exit(1)
-        os._exit(0)
-    os.waitpid(pid, 0)
-
-def stage(name, script, items, per_arch):
-    runpy.run_path(script, run_name="imported")
-    if not items:
-        report(name)
-    for item in items:
-        def load_architecture(item=item):  # as nmt.models.build_model does at run time
-            if per_arch:
-                importlib.import_module(f"nmt.models.{item}")
-            report(f"{name}@{item}")
-        in_child(load_architecture)
-
-for name, script, items, per_arch in json.loads(sys.argv[1]):
-    in_child(lambda: stage(name, script, items, per_arch))
-"""
-
-
-def dvc_stages() -> list[tuple[str, str, list[str], bool, list[str]]]:
-    """dvc.yaml's stages: name, script, foreach items (none for a single stage), whether they
-    are architectures, deps."""
-    stages = []
-    for name, spec in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        body, foreach = spec.get("do", spec), spec.get("foreach")
-        per_arch = foreach == "${archs}" or isinstance(foreach, list)  # a list names archs
-        items = (
-            foreach
-            if isinstance(foreach, list)
-            else {"${archs}": ARCHS, "${vocabs}": VOCABS}.get(foreach, ())
-        )
-        script = next(word for word in body["cmd"].split() if word.endswith(".py"))
-        stages.append((name, script, list(items), per_arch, body["deps"]))
-    return stages
-
-
-# Listed by every per-architecture stage, since a foreach gives all the same deps, though only
-# some architectures load it: an edit reruns more than it affects, never less.
-SHARED_BY_SOME_ARCHS = {"src/nmt/rnn.py"}
-
-
 def test_every_stage_lists_exactly_the_code_it_loads_as_deps():
     """A module a stage loads but does not list would change results while `dvc repro` says
     everything is up to date; a listed one it does not load reruns the stage for nothing."""
     stages = dvc_stages()
-    result = subprocess.run(
-        [sys.executable, "-c", LOADED_CODE, json.dumps([s[:4] for s in stages])],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    loaded = dict(json.loads(line) for line in result.stdout.splitlines())
-    expected = {f"{s[0]}@{item}" if item else s[0] for s in stages for item in s[2] or [""]}
-    assert set(loaded) == expected, result.stderr
+    loaded = loaded_code(stages)
     problems = []
-    for name, script, items, per_arch, deps in stages:
-        for item in items or [""]:
-            key = f"{name}@{item}" if item else name
-            named = (d.replace("${key}", item).replace("${item}", item) for d in deps)
-            code = {d for d in named if d.endswith(".py")}
-            runs = {script} | {str(Path(f).relative_to(ROOT)) for f in loaded[key]}
-            problems += [f"{key} loads {f}, not in its deps" for f in sorted(runs - code)]
-            unused = code - runs - (SHARED_BY_SOME_ARCHS if per_arch else set())
-            problems += [f"{key} lists {f} in deps but never loads it" for f in sorted(unused)]
-    assert not problems, "\n".join(problems)
-    for shared in SHARED_BY_SOME_ARCHS:  # and some architecture does load it
-        assert any(str(ROOT / shared) in files for files in loaded.values()), shared
+    for stage in stages:
+        listed, wanted = {d for d in stage.deps if is_code(d)}, set(code_deps(stage, loaded))
+        problems += [f"{stage.name} loads {f}, not in its deps" for f in sorted(wanted - listed)]
+        problems += [f"{stage.name} lists {f}, never loaded" for f in sorted(listed - wanted)]
+    assert not problems, "\n".join([*problems, "fix: python -m tests.stage_deps --write"])
+
+
+def test_the_deps_writer_lists_what_it_found_and_keeps_the_rest():
+    text = (ROOT / "dvc.yaml").read_text()
+    stages = dvc_stages()
+    wanted = {s.name: [s.script, "src/nmt/new.py"] for s in stages}
+    written = yaml.safe_load(rewrite(text, wanted))["stages"]
+    for stage in stages:
+        body = written[stage.name].get("do", written[stage.name])
+        assert [d for d in body["deps"] if is_code(d)] == wanted[stage.name]
+        assert [d for d in body["deps"] if not is_code(d)] == [
+            d for d in stage.deps if not is_code(d)
+        ]
+    assert rewrite(text, {}) == text
 
 
 @pytest.fixture(scope="module")
