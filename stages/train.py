@@ -22,12 +22,12 @@ from nmt.runtime import (
 def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
-    processes, amp = params.train_params(arch).processes, params.train_params(arch).amp
+    train = params.train_params(arch)
     device = resolve_device(params.device)
-    check_mixed_precision(device, amp, cpu_info())  # before any rank starts
-    if processes > 1 and not under_torchrun():
-        sys.exit(relaunch(processes, sys.argv))
-    device, ranks = start_ranks(device, processes)
+    check_mixed_precision(device, train.amp, cpu_info())  # before any rank starts
+    if train.processes > 1 and not under_torchrun():
+        sys.exit(relaunch(train.processes, sys.argv))
+    device, ranks = start_ranks(device, train.processes)
     run = TrainingRun.start(params, arch, device, ranks)
     if ranks.is_main:  # which writes everything
         with Live(str(LIVE / arch), resume=run.resumed, save_dvc_exp=False, dvcyaml=None) as live:
