@@ -365,6 +365,7 @@ def test_two_process_training_and_a_queued_sweep(project):
         f"{s}@gru" for s in ("settings", "train", "evaluate", "heatmaps")
     } | {"curves"}
     assert out.count("trainable parameters") == 1  # only the main rank prints
+    assert out.count("starting afresh") == 1  # the committed 1-process run's last.pt
     assert json.loads((root / "metrics/train_gru.json").read_text())["epochs"] == 1
     assert len(torch.load(root / "checkpoints/gru/last.pt", weights_only=True)["torch_rng"]) == 2
 

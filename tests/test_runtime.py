@@ -18,6 +18,7 @@ from nmt.runtime import (
     Ranks,
     check_mixed_precision,
     cpu_info,
+    relaunch,
     resolve_device,
     start_ranks,
     stop_ranks,
@@ -149,3 +150,21 @@ def test_bf16_is_refused_on_a_cpu_without_native_bf16(tmp_path):
     check_mixed_precision(gpu, True, plain)
     check_mixed_precision(cpu, True, ("Other CPU", frozenset({"avx512_bf16"})))
     check_mixed_precision(cpu, True, ("Other CPU", frozenset({"amx_bf16"})))
+
+
+def test_a_failed_rank_ends_the_relaunch_with_its_code_and_no_traceback(
+    tmp_path, capfd, monkeypatch
+):
+    monkeypatch.setenv("OMP_NUM_THREADS", "")  # restored afterwards, whatever relaunch sets
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    script = tmp_path / "rank.py"
+    script.write_text(
+        "import os, sys\n"
+        "print(f'error: rank {os.environ[\"RANK\"]} of {os.environ[\"WORLD_SIZE\"]} "
+        "has {os.environ[\"OMP_NUM_THREADS\"]} thread', file=sys.stderr)\n"
+        "sys.exit(3 if os.environ['RANK'] == '1' else 0)\n"
+    )
+    assert relaunch(2, [str(script)]) == 3
+    err = capfd.readouterr().err
+    assert "error: rank 1 of 2 has 1 thread" in err
+    assert "Traceback" not in err and "OMP_NUM_THREADS environment variable" not in err

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed import run as torchrun
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 from nmt import NMTError
 
@@ -115,16 +116,17 @@ def under_torchrun() -> bool:
 
 def relaunch(processes: int, argv: list[str]) -> int:
     """Run this script again as `processes` ranks on this machine under torchrun; its exit code.
-    torchrun gives each rank one intra-op thread unless OMP_NUM_THREADS says otherwise."""
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={processes}",
-        *argv,
-    ]
-    return subprocess.run(command, check=False).returncode
+    Each rank gets one intra-op thread unless OMP_NUM_THREADS says otherwise (torchrun's
+    default, set here so that it is not announced). A rank that fails has printed its own
+    one-line error, so torchrun's traceback of it is not shown."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    args = torchrun.parse_args(["--standalone", f"--nproc-per-node={processes}", *argv])
+    try:
+        torchrun.run(args)
+    except ChildFailedError as failed:
+        code = failed.get_first_failure()[1].exitcode
+        return code if code > 0 else 128 - code  # killed by a signal: the shell's 128 + N
+    return 0
 
 
 def start_ranks(device: torch.device, processes: int) -> tuple[torch.device, Ranks]:
@@ -145,5 +147,9 @@ def start_ranks(device: torch.device, processes: int) -> tuple[torch.device, Ran
 
 
 def stop_ranks(ranks: Ranks) -> None:
+    """Leave the process group together: the other ranks wait until the main rank has
+    written the model, since a rank that tears its gloo connections down while a peer still
+    holds them can abort at exit."""
     if ranks.world > 1:
+        dist.barrier()
         dist.destroy_process_group()

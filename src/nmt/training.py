@@ -198,7 +198,8 @@ class Trainer:
             return False
         problem = why_not_resume(state, self.fingerprint, self.code, self.params)
         if problem:
-            log.info(f"train: {self.files.last} {problem}; starting afresh")
+            if self.ranks.is_main:
+                log.info(f"train: {self.files.last} {problem}; starting afresh")
             return False
         self.files.check_kept(state["epoch"])
         self.model.load_state_dict(state["model"])
