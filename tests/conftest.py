@@ -1,4 +1,5 @@
-"""Shared fixtures: the real Multi30k mirror beside the project, and tiny synthetic corpora."""
+"""Shared fixtures: the real Multi30k mirror beside the project, tiny synthetic corpora, and
+tiny trained-model packages as the pipeline leaves them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from nmt.config import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI30K_CHECKSUMS = ROOT / "src/nmt/multi30k_task1.sha256"
+GERMAN = ["ein mann fährt fahrrad .", "zwei hunde spielen im schnee .", "ein kind lacht ."]
+ENGLISH = ["a man rides a bike .", "two dogs play in the snow .", "a child laughs ."]
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +50,34 @@ def random_pairs(n: int, vocab: int, seed: int = 0, max_len: int = 12) -> Parall
         src.append(np.array([2, *words, 3]))
         trg.append(np.array([2, *((words * 7) % (vocab - 4) + 4)[::-1], 3]))
     return ParallelData(src, trg)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data/vocab/words/, models/<arch>/ and exports/transformer/ as the pipeline leaves
+    them, tiny (untrained)."""
+    import pandas as pd
+
+    from nmt.checkpoint import save_model
+    from nmt.config import WordVocabParams
+    from nmt.export import export_ctranslate2
+    from nmt.models import architecture, build_model
+    from nmt.tokenization import tokenize
+    from nmt.vocab import build_words
+
+    root = tmp_path_factory.mktemp("translate")
+    tokens = pd.DataFrame({"de": tokenize(GERMAN, "de"), "en": tokenize(ENGLISH, "en")})
+    spec = WordVocabParams(kind="words", min_freq=1)
+    sizes = tuple(build_words(root / "data/vocab/words", spec, tokens, ("de", "en")).values())
+    extra = {
+        "attention": {"attn_dim": 8},
+        "lstm": {"n_layers": 1, "reverse_src": True},
+        "transformer": {"heads": 2, "ff_dim": 16, "max_positions": 20},
+    }
+    for arch, own in extra.items():
+        params = architecture(arch).Params(emb_dim=8, hid_dim=8, dropout=0.0, **own)
+        model = build_model(arch, params, *sizes)
+        vocab = root / "data/vocab/words"
+        save_model(root / "models" / arch, model, arch, params, vocab, ("de", "en"))
+    export_ctranslate2(root / "models/transformer", root / "exports/transformer")
+    return root

@@ -14,43 +14,14 @@ import sys
 import termios
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
-from nmt.checkpoint import save_model
-from nmt.config import WordVocabParams
-from nmt.export import CTranslate2Translator, export_ctranslate2
-from nmt.models import architecture, build_model
+from nmt.export import CTranslate2Translator
 from nmt.search import SearchSettings
-from nmt.tokenization import tokenize
-from nmt.vocab import build_words
+from tests.conftest import GERMAN
 
-GERMAN = ["ein mann fährt fahrrad .", "zwei hunde spielen im schnee .", "ein kind lacht ."]
-ENGLISH = ["a man rides a bike .", "two dogs play in the snow .", "a child laughs ."]
 TRANSLATE = Path(sys.executable).parent / "translate"
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """data/vocab/words/, models/<arch>/ and exports/transformer/ as the pipeline leaves
-    them, tiny."""
-    root = tmp_path_factory.mktemp("translate")
-    tokens = pd.DataFrame({"de": tokenize(GERMAN, "de"), "en": tokenize(ENGLISH, "en")})
-    spec = WordVocabParams(kind="words", min_freq=1)
-    sizes = tuple(build_words(root / "data/vocab/words", spec, tokens, ("de", "en")).values())
-    extra = {
-        "attention": {"attn_dim": 8},
-        "lstm": {"n_layers": 1, "reverse_src": True},
-        "transformer": {"heads": 2, "ff_dim": 16, "max_positions": 20},
-    }
-    for arch, own in extra.items():
-        params = architecture(arch).Params(emb_dim=8, hid_dim=8, dropout=0.0, **own)
-        model = build_model(arch, params, *sizes)
-        vocab = root / "data/vocab/words"
-        save_model(root / "models" / arch, model, arch, params, vocab, ("de", "en"))
-    export_ctranslate2(root / "models/transformer", root / "exports/transformer")
-    return root
 
 
 def translate(workdir: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:

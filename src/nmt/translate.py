@@ -3,6 +3,7 @@ over the command line's sentences, a file, or standard input.
 
 translate --arch transformer "Ein Mann fährt Fahrrad."
 cat sentences.de | translate --arch gru --beam 1
+translate serve --model models/transformer --model models/attention   # `nmt.serve`
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def parse_args() -> argparse.Namespace:
         "or else one sentence per line of the input file or standard input, printed as "
         "they are translated. A sentence longer than the model reads (the Transformer's "
         "max_positions) is cut to its first tokens and translated, with a warning on "
-        "standard error naming its line."
+        "standard error naming its line. `translate serve --help`: the models over HTTP, "
+        "and the attention explorer."
     )
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
     parser.add_argument("--arch", choices=available_archs(), default="attention")
@@ -259,4 +261,9 @@ def main() -> None:
 
 
 def cli() -> None:
+    if sys.argv[1:2] == ["serve"]:  # a sentence "serve" is `translate -- serve`
+        from nmt.serve import cli as serve  # here: `translate` itself needs no web server
+
+        serve()
+        return
     run_stage(main, "translations not yet printed are lost")

@@ -1,0 +1,356 @@
+"""`translate serve`: the trained models over HTTP (FastAPI on uvicorn), and at `/` the
+attention explorer, a page that translates a sentence and shows what each model attends to.
+
+translate serve --model models/transformer --model models/attention
+curl -s localhost:8000/translate -H 'content-type: application/json' \
+    -d '{"model": "transformer", "text": ["Ein Hund läuft."], "n_best": 2}'
+
+A request names a model by its package folder's name, never by a path. Bad input gets a 4xx
+with one line, `{"error": "..."}`; the translation runs in a thread (`nmt.batcher`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from nmt import NMTError
+from nmt.batcher import Batcher
+from nmt.checkpoint import read_config
+from nmt.cli import run_stage
+from nmt.config import EvaluateParams
+from nmt.cross_attention import AttentionMaps, attention_maps
+from nmt.models.transformer import TransformerSeq2Seq
+from nmt.paths import EXPORTS, METRICS, MODELS
+from nmt.search import Hypothesis, SearchSettings
+from nmt.translator import Engine, Translator
+
+DEFAULTS = EvaluateParams()  # the search settings of evaluation and `translate`
+STATIC = Path(__file__).parent / "static"
+MAX_BEAM, MAX_LEN = 64, 512  # the widest and longest search a request may ask for
+SCORED_SET = "test_2016_flickr"  # the test set of the BLEU `GET /models` reports
+
+
+class Vocab(BaseModel):
+    name: str | None  # params.yaml's name (words, subwords) where the package records it
+    source_tokens: int
+    target_tokens: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    arch: str
+    engine: Literal["pytorch", "ctranslate2"]
+    vocabulary: Vocab
+    parameters: int
+    layers: int  # of the attention the explorer shows: 0 where the model has none
+    heads: int
+    max_len: int  # the longest output a request may ask of it
+    bleu: float | None  # sacreBLEU on test_2016_flickr, from main's metrics beside models/
+
+
+class TranslateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)  # "5" is no beam size
+
+    model: str
+    text: list[str] = Field(min_length=1)
+    beam: int = Field(DEFAULTS.beam_size, ge=1, le=MAX_BEAM)
+    n_best: int = Field(1, ge=1, le=MAX_BEAM)
+    length_penalty: float = Field(DEFAULTS.length_penalty, ge=0, le=10)
+    max_len: int | None = Field(None, ge=1, le=MAX_LEN)  # default: 100 or the model's limit
+    attention: bool = False
+
+
+class Attention(BaseModel):
+    source: list[str]  # the grid's columns
+    target: list[str]  # its rows
+    layers: list[list[list[list[float]]]]  # [layer][head][row][column]
+    mean: list[list[list[float]]]  # [layer][row][column]: the mean over heads
+
+
+class Found(BaseModel):
+    text: str
+    score: float  # log-probability of the tokens and the final <eos>
+    attention: Attention | None = None  # when asked, and the model has attention
+
+
+class Translation(BaseModel):
+    source: str
+    hypotheses: list[Found]  # best first; none for an empty line
+
+
+class TranslateResponse(BaseModel):
+    model: str
+    translations: list[Translation]
+
+
+@dataclass
+class ServedModel:
+    """A package, named by its folder: our translator (its vocabularies, and the model that
+    the explorer reads attention from) and the engine that translates."""
+
+    translator: Translator
+    engine: Engine
+    info: ModelInfo
+
+    @classmethod
+    def load(cls, folder: Path, engine: str, compute_type: str = "float32") -> ServedModel:
+        translator = Translator.load(folder)
+        model = translator.model
+        runs: Engine = translator
+        is_transformer = isinstance(model, TransformerSeq2Seq)
+        if engine == "ctranslate2" and is_transformer:
+            from nmt.export import CTranslate2Translator  # the RNNs' servers need none of it
+
+            export = folder.parent.parent / EXPORTS / folder.name
+            runs = CTranslate2Translator.load(export, compute_type)
+        probe = translator.translate(["."], SearchSettings(1, 0.0, 1, 1))[0][0]
+        layers, heads = (len(model.decoder), model.heads) if is_transformer else (1, 1)
+        if probe.attention is None:
+            layers = heads = 0
+        info = ModelInfo(
+            name=folder.resolve().name,
+            arch=translator.arch,
+            engine="ctranslate2" if runs is not translator else "pytorch",
+            vocabulary=Vocab(
+                name=read_config(folder).get("vocab"),
+                source_tokens=len(translator.src_vocab),
+                target_tokens=len(translator.trg_vocab),
+            ),
+            parameters=model.n_parameters(),
+            layers=layers,
+            heads=heads,
+            max_len=min(model.max_positions, MAX_LEN) if is_transformer else MAX_LEN,
+            bleu=main_bleu(folder.resolve(), translator.arch),
+        )
+        return cls(translator, runs, info)
+
+
+def main_bleu(folder: Path, arch: str) -> float | None:
+    """The test BLEU that main's metrics give a package where the pipeline left it."""
+    if folder.parent.name != MODELS.name or folder.name != arch:
+        return None
+    path = folder.parent.parent / METRICS / f"eval_{arch}.json"
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))[SCORED_SET]["bleu"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_lines: int = 64  # lines per request
+    max_chars: int = 1000  # characters per line
+    batch_window_ms: float = 5.0  # 0: each request translated alone
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def one_line(err: RequestValidationError) -> JSONResponse:
+    """The first problem pydantic found, as `field: problem`; a body that is no JSON object
+    at all gets a 400."""
+    first = err.errors()[0]
+    if first["type"] == "json_invalid":
+        return error(400, "the body is not valid JSON")
+    if len(first["loc"]) < 2:
+        return error(400, "the body must be a JSON object")
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"][1:])
+    message = "required" if first["type"] == "missing" else first["msg"]
+    return error(422, f"{where[1:]}: {message[0].lower()}{message[1:]}")
+
+
+def search_settings(request: TranslateRequest, info: ModelInfo) -> SearchSettings:
+    max_len = min(DEFAULTS.max_len, info.max_len) if request.max_len is None else request.max_len
+    if max_len > info.max_len:
+        raise NMTError(f"max_len: at most {info.max_len} for model {info.name!r}, got {max_len}")
+    if request.n_best > request.beam:
+        raise NMTError(f"n_best: at most beam ({request.beam}), got {request.n_best}")
+    return SearchSettings(
+        request.beam, request.length_penalty, max_len, DEFAULTS.batch_size, request.n_best
+    )
+
+
+def checked_lines(text: list[str], limits: Limits) -> list[str]:
+    """The lines stripped, as `translate` reads them, within the server's limits."""
+    if len(text) > limits.max_lines:
+        raise NMTError(f"text: at most {limits.max_lines} lines a request, got {len(text)}")
+    for number, line in enumerate(text):
+        if len(line) > limits.max_chars:
+            raise NMTError(
+                f"text[{number}]: at most {limits.max_chars} characters, got {len(line)}"
+            )
+        try:  # JSON may spell a lone surrogate ("\ud800"), which is no text
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NMTError(f"text[{number}]: is not valid UTF-8 text") from None
+    return [line.strip() for line in text]
+
+
+def rounded(maps: AttentionMaps) -> Attention:
+    def grid(weights: torch.Tensor) -> list[list[float]]:
+        return [[round(w, 4) for w in row] for row in weights.tolist()]
+
+    return Attention(
+        source=maps.source,
+        target=maps.target,
+        layers=[[grid(head) for head in layer] for layer in maps.layers],
+        mean=[grid(layer.mean(0)) for layer in maps.layers],
+    )
+
+
+def translations(
+    served: ServedModel,
+    lines: list[str],
+    found: list[list[Hypothesis]],
+    settings: SearchSettings,
+    attention: bool,
+) -> list[Translation]:
+    def one(line: str, hypothesis: Hypothesis) -> Found:
+        maps = None
+        if attention:
+            maps = attention_maps(served.translator, line, hypothesis, settings.max_len)
+        return Found(
+            text=served.engine.text(hypothesis),
+            score=hypothesis.score,
+            attention=None if maps is None else rounded(maps),
+        )
+
+    return [
+        Translation(source=line, hypotheses=[one(line, h) for h in n_best])
+        for line, n_best in zip(lines, found, strict=True)
+    ]
+
+
+def create_app(models: list[ServedModel], limits: Limits) -> FastAPI:
+    """The API and the explorer page over loaded models."""
+    by_name = {served.info.name: served for served in models}
+    if len(by_name) < len(models):
+        raise NMTError("two --model folders have the same name: a request could not say which")
+
+    def run(key: tuple[str, SearchSettings], lines: list[str]) -> list[list[Hypothesis]]:
+        return by_name[key[0]].engine.translate(lines, key[1])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.batcher = Batcher(run, limits.batch_window_ms / 1000)  # on the serving loop
+        yield
+
+    app = FastAPI(title="nmt", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        return one_line(err)
+
+    @app.exception_handler(NMTError)
+    async def refused(_: Request, err: NMTError) -> JSONResponse:
+        return error(422, str(err))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, err: HTTPException) -> JSONResponse:
+        return error(err.status_code, str(err.detail))
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/models")
+    async def listed() -> list[ModelInfo]:
+        return [served.info for served in models]
+
+    @app.post("/translate")
+    async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
+        served = by_name.get(body.model)
+        if served is None:
+            raise HTTPException(404, f"no model {body.model!r}; loaded: {', '.join(by_name)}")
+        settings = search_settings(body, served.info)
+        lines = checked_lines(body.text, limits)
+        batcher: Batcher = request.app.state.batcher
+        todo = [line for line in lines if line]
+        done = iter(await batcher((body.model, settings), todo) if todo else [])
+        found = [next(done) if line else [] for line in lines]
+        if body.attention:  # a teacher-forced pass a hypothesis: CPU work, in the thread
+            out = await batcher.in_thread(
+                lambda: translations(served, lines, found, settings, attention=True)
+            )
+        else:
+            out = translations(served, lines, found, settings, attention=False)
+        return TranslateResponse(model=body.model, translations=out)
+
+    @app.get("/", include_in_schema=False)
+    async def explorer() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="translate serve",
+        description="Serve trained models over HTTP: POST /translate, GET /models, GET "
+        "/health, and at / the attention explorer.",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="a model package folder, once per model; requests name it by its folder's name",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("pytorch", "ctranslate2"),
+        default="pytorch",
+        help="ctranslate2: a Transformer translates with its export (exports/<name> beside "
+        "models/), the other models with ours; the explorer's attention is ours",
+    )
+    parser.add_argument("--compute-type", choices=("float32", "int8"), default="float32")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=Limits.batch_window_ms,
+        help="requests for a model with the same settings that arrive this close together "
+        "are translated together; 0: each alone",
+    )
+    parser.add_argument("--max-lines", type=int, default=Limits.max_lines, help="per request")
+    parser.add_argument("--max-chars", type=int, default=Limits.max_chars, help="per line")
+    args = parser.parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        raise NMTError(f"--port must be between 1 and 65535, got {args.port}")
+    if not 0 <= args.batch_window_ms <= 1000:
+        raise NMTError(f"--batch-window-ms must be between 0 and 1000, got {args.batch_window_ms}")
+    if min(args.max_lines, args.max_chars) < 1:
+        raise NMTError("--max-lines and --max-chars must be >= 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args(sys.argv[2:])  # after `translate serve`
+    models = [ServedModel.load(folder, args.engine, args.compute_type) for folder in args.model]
+    limits = Limits(args.max_lines, args.max_chars, args.batch_window_ms)
+    app = create_app(models, limits)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+def cli() -> None:
+    run_stage(main, "the server stopped")
