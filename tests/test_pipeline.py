@@ -120,7 +120,7 @@ def test_the_deps_writer_lists_what_it_found_and_keeps_the_rest():
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Path, dict]:
     project = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", ".gitignore"):
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, project / name)
     for folder in ("stages", "src", "bench"):
         shutil.copytree(
@@ -238,6 +238,10 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
 
     run(root, env, "git", "add", "-A")
     run(root, env, "git", "commit", "-qm", "tiny results")
+    fresh = root.parent / "fresh"  # what a user sees in a fresh clone, before `dvc pull`
+    run(root.parent, env, "git", "clone", "-q", str(root), str(fresh))
+    status = run(fresh, env, "dvc", "status")
+    assert "not in cache" in status and "modified" not in status, status  # only missing cache
     assert stages_run(run(root, env, "dvc", "repro")) == set()
 
     model = package_bytes(root / "models/gru")
@@ -308,6 +312,24 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     run(root, env, "dvc", "checkout", "-q")
     assert package_bytes(root / "models/gru") == model
     assert stages_run(run(root, env, "dvc", "repro")) == set()
+
+    # A recipe experiment logged from val alone, the committed params.yaml and dvc.lock back.
+    (root / "docs").mkdir()
+    shutil.copy(ROOT / "docs/experiments.md", root / "docs/experiments.md")
+    args = ("-n", "wider", "-S", "+gru.model.hid_dim=24", "--beams", "1", "2", "--alphas", "0.6")
+    out = run(root, env, "python", "bench/experiment.py", "gru", *args)
+    assert stages_run(out) == {"settings@gru", "train@gru"}  # no test set is read
+    logged = json.loads((root / "bench/results/experiments/wider.json").read_text())
+    assert {row["beam_size"] for row in logged["val"]} == {1, 2}
+    assert logged["train"]["epochs"] == 1 and logged["train"]["kept"] == 1
+    log = (root / "docs/experiments.md").read_text().splitlines()
+    rows = [line for line in log if "`wider`" in line]
+    assert len(rows) == 1 and "+gru.model.hid_dim=24 train@gru" in rows[0]
+    assert run(root, env, "git", "status", "--porcelain", "params.yaml", "dvc.lock") == ""
+    shutil.rmtree(root / "docs")
+    shutil.rmtree(root / "bench/results/experiments")
+    run(root, env, "dvc", "checkout", "-q")
+    assert package_bytes(root / "models/gru") == model
 
     args = ("dvc", "exp", "run", "-S", "vocabs.words.min_freq=3", "numericalize@words")
     assert stages_run(run(root, env, *args)) == {"vocab@words", "numericalize@words"}
