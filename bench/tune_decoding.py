@@ -24,22 +24,16 @@ from nmt.tokenization import read_lines
 from nmt.translator import Translator
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("arch", choices=available_archs())
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5, 10])
-    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.6, 1.0])
-    parser.add_argument("--by", default="bleu_tokenized", help="the score to rank by")
-    parser.add_argument("--out", type=Path, help="all scores as JSON")
-    args = parser.parse_args()
+def tune(arch: str, beams: list[int], alphas: list[float], by: str) -> list[dict]:
+    """The val scores of the pipeline's model for every beam and length penalty, best first."""
     params = load_params()
-    settings = params.evaluate_params(args.arch)
-    translator = Translator.of_pipeline(params, args.arch)
-    data = ParallelData.load(IDS / params.vocab_of(args.arch), "val", translator.params.reverse_src)
+    settings = params.evaluate_params(arch)
+    translator = Translator.of_pipeline(params, arch)
+    data = ParallelData.load(IDS / params.vocab_of(arch), "val", translator.params.reverse_src)
     score = Scorer(read_lines(RAW / f"val.{params.data.trg_lang}"), params.data.trg_lang)
     rows = []
-    for beam, alpha in itertools.product(args.beams, args.alphas):
-        if beam == 1 and alpha != args.alphas[0]:
+    for beam, alpha in itertools.product(beams, alphas):
+        if beam == 1 and alpha != alphas[0]:
             continue  # greedy search has no length penalty
         found = translator.translate_data(data, settings.search(beam, alpha))
         scores, _ = score([translator.text(h) for h in found])
@@ -48,7 +42,18 @@ def main() -> None:
             f"beam {beam:>2} alpha {alpha:.2f}: "
             + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
         )
-    rows.sort(key=lambda row: -row[args.by])
+    return sorted(rows, key=lambda row: -row[by])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("arch", choices=available_archs())
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5, 10])
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.6, 1.0])
+    parser.add_argument("--by", default="bleu_tokenized", help="the score to rank by")
+    parser.add_argument("--out", type=Path, help="all scores as JSON")
+    args = parser.parse_args()
+    rows = tune(args.arch, args.beams, args.alphas, args.by)
     best = rows[0]
     print(
         f"best on val by {args.by}: beam {best['beam_size']}, length penalty "

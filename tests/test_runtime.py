@@ -160,8 +160,8 @@ def test_a_failed_rank_ends_the_relaunch_with_its_code_and_no_traceback(
     script = tmp_path / "rank.py"
     script.write_text(
         "import os, sys\n"
-        "print(f'error: rank {os.environ[\"RANK\"]} of {os.environ[\"WORLD_SIZE\"]} "
-        "has {os.environ[\"OMP_NUM_THREADS\"]} thread', file=sys.stderr)\n"
+        'print(f\'error: rank {os.environ["RANK"]} of {os.environ["WORLD_SIZE"]} '
+        'has {os.environ["OMP_NUM_THREADS"]} thread\', file=sys.stderr)\n'
         "sys.exit(3 if os.environ['RANK'] == '1' else 0)\n"
     )
     assert relaunch(2, [str(script)]) == 3

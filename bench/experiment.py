@@ -1,0 +1,107 @@
+"""Run one recipe as a DVC experiment of an architecture's train stage, score it on `val`, and
+log it: a row in docs/experiments.md and every val score in bench/results/experiments/.
+
+Only `val` is read (validation loss from training, BLEU from decoding `val` for every --beams
+and --alphas pair, as bench/tune_decoding.py does), so a recipe is chosen without the test
+sets; the chosen one then becomes params.yaml's default and `dvc repro` evaluates it once.
+
+    python bench/experiment.py transformer -n warmup4k -S transformer.train.warmup=4000
+
+The experiment runs in the workspace (its outputs stay there for tune_decoding); afterwards
+params.yaml and dvc.lock are put back to their committed text, and the experiment stays in
+`dvc exp show` under its name (`dvc exp apply NAME` brings it back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from machine import describe  # beside this script
+from tune_decoding import tune
+
+from nmt.config import available_archs
+from nmt.io import write_json, write_text
+
+LOG = Path("docs/experiments.md")
+RESULTS = Path("bench/results/experiments")
+RESTORED = ("params.yaml", "dvc.lock")  # the experiment's text; the committed one comes back
+END = "<!-- runs:end -->"  # new rows go above it
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
+def duration(seconds: float) -> str:
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def row(record: dict) -> str:
+    """The experiment's line in the log's table."""
+    train, best = record["train"], record["val"][0]
+    machine = record["machine"]
+    cpu = f"{machine['cpu']} ({', '.join(machine['flags'])})"
+    return (
+        f"| `{record['name']}` | `{record['command']}` | {train['epochs']} / {train['kept']} | "
+        f"{duration(record['seconds'])} | {cpu} | {train['valid_loss']:.3f} | "
+        f"{best['bleu_tokenized']:.2f} | {best['bleu']:.2f} | {best['beam_size']}, "
+        f"{best['length_penalty']} | `{record['commit']}` |"
+    )
+
+
+def append_row(line: str) -> None:
+    text = LOG.read_text()
+    if END not in text:
+        sys.exit(f"error: {LOG} has no '{END}' line to add the row above; restore it")
+    write_text(LOG, text.replace(END, f"{line}\n{END}"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("arch", choices=available_archs())
+    parser.add_argument("-n", "--name", required=True, help="the experiment's name")
+    parser.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--beams", type=int, nargs="+", default=[5, 10])
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0, 1.4])
+    args = parser.parse_args()
+    if git("status", "--porcelain", *RESTORED):
+        sys.exit(f"error: {' and '.join(RESTORED)} have uncommitted changes; commit them first")
+    if (RESULTS / f"{args.name}.json").exists():
+        sys.exit(f"error: an experiment named {args.name!r} is logged already; choose another")
+    command = ["dvc", "exp", "run", "-n", args.name]
+    for setting in args.set_param:
+        command += ["-S", setting]
+    command.append(f"train@{args.arch}")
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    seconds = time.perf_counter() - started
+    metrics = json.loads(Path(f"metrics/train_{args.arch}.json").read_text())
+    averaged = metrics.get("averaged_epochs", 0)
+    record = {
+        "name": args.name,
+        "command": shlex.join(command),
+        "commit": git("rev-parse", "--short", "HEAD").strip(),
+        "seconds": round(seconds, 1),
+        "machine": describe(),
+        "train": {
+            "epochs": metrics["epochs"],
+            "kept": f"mean of last {averaged}" if averaged else metrics["best_epoch"],
+            "valid_loss": metrics["averaged_valid_loss" if averaged else "best_valid_loss"],
+        },
+        "val": tune(args.arch, args.beams, args.alphas, "bleu_tokenized"),
+    }
+    write_json(RESULTS / f"{args.name}.json", record)
+    append_row(row(record))
+    git("checkout", "--", *RESTORED)
+    print(f"experiment: {args.name}: logged in {LOG} and {RESULTS / args.name}.json")
+
+
+if __name__ == "__main__":
+    main()
