@@ -8,8 +8,8 @@ sets; the chosen one then becomes params.yaml's default and `dvc repro` evaluate
     python bench/experiment.py transformer -n warmup4k -S transformer.train.warmup=4000
 
 The experiment runs in the workspace (its outputs stay there for tune_decoding); afterwards
-params.yaml and dvc.lock are put back to their committed text, and the experiment stays in
-`dvc exp show` under its name (`dvc exp apply NAME` brings it back).
+params.yaml, dvc.lock and the stage's metrics and log get their committed text back, and the
+experiment stays in `dvc exp show` under its name (`dvc exp apply NAME` brings it back).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from nmt.io import write_json, write_text
 
 LOG = Path("docs/experiments.md")
 RESULTS = Path("bench/results/experiments")
-RESTORED = ("params.yaml", "dvc.lock")  # the experiment's text; the committed one comes back
 END = "<!-- runs:end -->"  # new rows go above it
 
 
@@ -71,8 +70,15 @@ def main() -> None:
     parser.add_argument("--beams", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0, 1.4])
     args = parser.parse_args()
-    if git("status", "--porcelain", *RESTORED):
-        sys.exit(f"error: {' and '.join(RESTORED)} have uncommitted changes; commit them first")
+    # The experiment's text of these; the committed one comes back afterwards.
+    restored = (
+        "params.yaml",
+        "dvc.lock",
+        f"metrics/train_{args.arch}.json",
+        f"logs/train_{args.arch}.json",
+    )
+    if git("status", "--porcelain", *restored):
+        sys.exit(f"error: {', '.join(restored)} have uncommitted changes; commit them first")
     if (RESULTS / f"{args.name}.json").exists():
         sys.exit(f"error: an experiment named {args.name!r} is logged already; choose another")
     command = ["dvc", "exp", "run", "-n", args.name]
@@ -99,7 +105,7 @@ def main() -> None:
     }
     write_json(RESULTS / f"{args.name}.json", record)
     append_row(row(record))
-    git("checkout", "--", *RESTORED)
+    git("checkout", "--", *restored)
     print(f"experiment: {args.name}: logged in {LOG} and {RESULTS / args.name}.json")
 
 
