@@ -27,6 +27,7 @@ from tune_decoding import tune
 
 from nmt.config import available_archs
 from nmt.io import write_json, write_text
+from nmt.report import minutes
 
 LOG = Path("docs/experiments.md")
 RESULTS = Path("bench/results/experiments")
@@ -37,11 +38,6 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
 
 
-def duration(seconds: float) -> str:
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
 def row(record: dict) -> str:
     """The experiment's line in the log's table."""
     train, best = record["train"], record["val"][0]
@@ -49,7 +45,7 @@ def row(record: dict) -> str:
     cpu = f"{machine['cpu']} ({', '.join(machine['flags'])})"
     return (
         f"| `{record['name']}` | `{record['command']}` | {train['epochs']} / {train['kept']} | "
-        f"{duration(record['seconds'])} | {cpu} | {train['valid_loss']:.3f} | "
+        f"{minutes(record['seconds'])} | {cpu} | {train['valid_loss']:.3f} | "
         f"{best['bleu_tokenized']:.2f} | {best['bleu']:.2f} | {best['beam_size']}, "
         f"{best['length_penalty']} | `{record['commit']}` |"
     )
