@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from nmt.search import Hypothesis, SearchSettings
 from nmt.serve import Limits, ServedModel, create_app
+from nmt.vocab import load_vocabulary
 from tests.conftest import GERMAN
 from tests.test_translate import TRANSLATE, translate
 
@@ -81,13 +82,15 @@ def test_translations_are_the_translate_commands(workdir, client, arch, engine):
 
 
 @pytest.mark.parametrize("arch", ["transformer", "attention"])
-def test_attention_rows_sum_to_one_with_the_tokens_on_its_axes(client, arch):
+def test_attention_rows_sum_to_one_with_the_tokens_on_its_axes(workdir, client, arch):
     got = post(client, model=arch, text=[GERMAN[0]], max_len=6, attention=True, **SEARCH)
     layers, heads = (3, 2) if arch == "transformer" else (1, 1)
+    target_vocab = load_vocabulary(workdir / "models" / arch / "vocab", "en")
     for found in got["translations"][0]["hypotheses"]:
         attention = found["attention"]
         assert attention["source"] == ["<sos>", *GERMAN[0].split(), "<eos>"]
-        assert " ".join(t for t in attention["target"] if t != "<eos>") == found["text"]
+        rows = [t for t in attention["target"] if t != "<eos>"]
+        assert target_vocab.tokenizer.join(rows) == found["text"]  # the rows are its tokens
         assert len(attention["layers"]) == layers and len(attention["mean"]) == layers
         for layer, mean in zip(attention["layers"], attention["mean"], strict=True):
             assert len(layer) == heads
@@ -328,6 +331,7 @@ def explore(url: str, sentence: str, screenshot: Path) -> tuple[list[str], list[
     return found, columns, rows
 
 
+@pytest.mark.slow
 def test_the_explorer_page_translates_and_draws_the_attention_grid(server, tmp_path):
     found, columns, rows = explore(server, GERMAN[0], tmp_path / "explorer.png")
     body = {"model": "transformer", "text": [GERMAN[0]], "beam": 5, "n_best": 3}

@@ -35,6 +35,7 @@ from nmt.checkpoint import read_config
 from nmt.cli import run_stage
 from nmt.config import EvaluateParams
 from nmt.cross_attention import AttentionMaps, attention_maps
+from nmt.engine_flags import add_engine_flags
 from nmt.models.transformer import TransformerSeq2Seq
 from nmt.paths import EXPORTS, METRICS, MODELS
 from nmt.search import Hypothesis, SearchSettings
@@ -315,14 +316,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="DIR",
         help="a model package folder, once per model; requests name it by its folder's name",
     )
-    parser.add_argument(
-        "--engine",
-        choices=("pytorch", "ctranslate2"),
-        default="pytorch",
-        help="ctranslate2: a Transformer translates with its export (exports/<name> beside "
+    add_engine_flags(
+        parser,
+        "ctranslate2: a Transformer translates with its export (exports/<name> beside "
         "models/), the other models with ours; the explorer's attention is ours",
     )
-    parser.add_argument("--compute-type", choices=("float32", "int8"), default="float32")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(

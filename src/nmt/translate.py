@@ -23,6 +23,7 @@ from tqdm import tqdm
 from nmt import MissingInput, NMTError
 from nmt.cli import run_stage
 from nmt.config import EvaluateParams, available_archs
+from nmt.engine_flags import add_engine_flags
 from nmt.io import atomic_path
 from nmt.paths import EXPORTS, model_path
 from nmt.runtime import resolve_device, show_progress
@@ -128,17 +129,8 @@ def parse_args() -> argparse.Namespace:
         help="jsonl: add the best hypothesis's attention weights (attention models)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--engine",
-        choices=("pytorch", "ctranslate2"),
-        default="pytorch",
-        help="ctranslate2: the Transformer exported by stage export@transformer (exports/<arch>)",
-    )
-    parser.add_argument(
-        "--compute-type",
-        choices=("float32", "int8"),
-        default="float32",
-        help="ctranslate2's precision: int8 weights are faster and slightly less exact",
+    add_engine_flags(
+        parser, "ctranslate2: the Transformer exported by stage export@transformer (exports/<arch>)"
     )
     parser.add_argument(
         "--show-attention", type=Path, metavar="PNG", help="heatmap of the first sentence"

@@ -1,0 +1,19 @@
+"""The `--engine` and `--compute-type` options that `translate` and `translate serve` share."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_engine_flags(parser: argparse.ArgumentParser, engine_help: str) -> None:
+    """Which engine translates a Transformer (ours, or CTranslate2 on the export) and, for
+    CTranslate2, at which precision; `engine_help` says what the command does with it."""
+    parser.add_argument(
+        "--engine", choices=("pytorch", "ctranslate2"), default="pytorch", help=engine_help
+    )
+    parser.add_argument(
+        "--compute-type",
+        choices=("float32", "int8"),
+        default="float32",
+        help="ctranslate2's precision: int8 weights are faster and slightly less exact",
+    )
