@@ -145,6 +145,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
     return project, env
 
 
+@pytest.mark.slow
 def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     root, env = project
     data_stages = {"download", "tokenize"}
@@ -351,6 +352,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert all(len(flat_keys(m["data"])) <= 8 for m in shown.values())
 
 
+@pytest.mark.slow
 def test_speed_benchmark_runs_on_the_pipeline_data(project):
     root, env = project
     run(
@@ -378,6 +380,7 @@ def test_speed_benchmark_runs_on_the_pipeline_data(project):
     assert gru["kernel_bound_speedup"] == pytest.approx(gru["speedup"] / gru["ours_kernel_share"])
 
 
+@pytest.mark.slow
 def test_two_process_training_and_a_queued_sweep(project):
     root, env = project
     run(root, env, "git", "checkout", "-q", "--", ".")  # the committed tiny results
