@@ -81,6 +81,7 @@ def main() -> None:
     for setting in args.set_param:
         command += ["-S", setting]
     command.append(f"train@{args.arch}")
+    commit = git("rev-parse", "--short", "HEAD").strip()  # the code the experiment runs
     started = time.perf_counter()
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - started
@@ -89,7 +90,7 @@ def main() -> None:
     record = {
         "name": args.name,
         "command": shlex.join(command),
-        "commit": git("rev-parse", "--short", "HEAD").strip(),
+        "commit": commit,
         "seconds": round(seconds, 1),
         "machine": describe(),
         "train": {
@@ -101,7 +102,7 @@ def main() -> None:
     }
     write_json(RESULTS / f"{args.name}.json", record)
     append_row(row(record))
-    git("checkout", "--", *restored)
+    git("checkout", "HEAD", "--", *restored)  # not the index, where DVC staged its versions
     print(f"experiment: {args.name}: logged in {LOG} and {RESULTS / args.name}.json")
 
 
