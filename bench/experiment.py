@@ -8,8 +8,8 @@ sets; the chosen one then becomes params.yaml's default and `dvc repro` evaluate
     python bench/experiment.py transformer -n warmup4k -S transformer.train.warmup=4000
 
 The experiment runs in the workspace (its outputs stay there for tune_decoding); afterwards
-params.yaml, dvc.lock and the stage's metrics and log get their committed text back, and the
-experiment stays in `dvc exp show` under its name (`dvc exp apply NAME` brings it back).
+params.yaml, dvc.lock and the stage's metrics, log and curves get their committed text back, and
+the experiment stays in `dvc exp show` under its name (`dvc exp apply NAME` brings it back).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tune_decoding import tune
 
 from nmt.config import available_archs
 from nmt.io import write_json, write_text
-from nmt.report import minutes
+from nmt.report import kept, minutes
 
 LOG = Path("docs/experiments.md")
 RESULTS = Path("bench/results/experiments")
@@ -67,12 +67,14 @@ def main() -> None:
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.6, 1.0, 1.4])
     args = parser.parse_args()
     # The experiment's text of these; the committed one comes back afterwards.
-    restored = (
+    restored = [
         "params.yaml",
         "dvc.lock",
         f"metrics/train_{args.arch}.json",
         f"logs/train_{args.arch}.json",
-    )
+    ]
+    if git("ls-files", curves := f"dvclive/{args.arch}"):  # committed curves, where there are
+        restored.append(curves)
     if git("status", "--porcelain", *restored):
         sys.exit(f"error: {', '.join(restored)} have uncommitted changes; commit them first")
     if (RESULTS / f"{args.name}.json").exists():
@@ -86,7 +88,6 @@ def main() -> None:
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - started
     metrics = json.loads(Path(f"metrics/train_{args.arch}.json").read_text())
-    averaged = metrics.get("averaged_epochs", 0)
     record = {
         "name": args.name,
         "command": shlex.join(command),
@@ -95,8 +96,8 @@ def main() -> None:
         "machine": describe(),
         "train": {
             "epochs": metrics["epochs"],
-            "kept": f"mean of last {averaged}" if averaged else metrics["best_epoch"],
-            "valid_loss": metrics["averaged_valid_loss" if averaged else "best_valid_loss"],
+            "kept": kept(metrics),
+            "valid_loss": metrics.get("averaged_valid_loss", metrics["best_valid_loss"]),
         },
         "val": tune(args.arch, args.beams, args.alphas, "bleu_tokenized"),
     }

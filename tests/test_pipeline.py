@@ -325,7 +325,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert stages_run(out) == {"settings@gru", "train@gru"}  # no test set is read
     logged = json.loads((root / "bench/results/experiments/wider.json").read_text())
     assert {row["beam_size"] for row in logged["val"]} == {1, 2}
-    assert logged["train"]["epochs"] == 1 and logged["train"]["kept"] == 1
+    assert logged["train"]["epochs"] == 1 and logged["train"]["kept"] == "1"
     log = (root / "docs/experiments.md").read_text().splitlines()
     rows = [line for line in log if "`wider`" in line]
     assert len(rows) == 1 and "+gru.model.hid_dim=24 train@gru" in rows[0]
