@@ -8,9 +8,12 @@ unchanged are listed with 0 seconds.
 A full reproduction takes hours, and may be cut off (a stopped machine, a killed job). The file
 is rewritten as the run goes (`"complete": false` until dvc ends well), and `--resume` adds the
 next run as a new segment, with its own CPU description: stage times and the total are summed
-over the segments, so the time lost to an interruption stays counted.
+over the segments, so the time lost to an interruption stays counted. `--replace` adds a rerun
+of stages that were timed already (after a lost cache, say) and drops their earlier times, so
+each stage's time is that of the run behind its entry in dvc.lock.
 
-    python bench/repro_time.py [--out bench/results/repro_time.json] [--resume] [-- dvc repro args]
+    python bench/repro_time.py [--out bench/results/repro_time.json] [--resume | --replace]
+        [-- dvc repro args]
 """
 
 from __future__ import annotations
@@ -60,13 +63,31 @@ def summed(segments: list[dict]) -> dict:
     return {"total_seconds": sum(s["seconds"] for s in segments), "stages": stages}
 
 
+def replaced(segments: list[dict], ran: set[str]) -> list[dict]:
+    """The segments without the times of the stages in `ran`; a segment left with no stage that
+    ran in it (only skipped ones, at 0 s) goes too."""
+    kept = []
+    for segment in segments:
+        stages = {name: s for name, s in segment["stages"].items() if name not in ran}
+        if any(stages.values()):
+            dropped = sum(segment["stages"].values()) - sum(stages.values())
+            kept.append(
+                {**segment, "seconds": round(segment["seconds"] - dropped, 1), "stages": stages}
+            )
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench/results/repro_time.json"))
-    parser.add_argument("--resume", action="store_true", help="add to the run in --out")
+    added = parser.add_mutually_exclusive_group()
+    added.add_argument("--resume", action="store_true", help="add to the run in --out")
+    added.add_argument(
+        "--replace", action="store_true", help="add to --out, dropping the rerun stages' times"
+    )
     parser.add_argument("dvc_args", nargs="*", help="passed to dvc repro")
     args = parser.parse_args()
-    earlier = json.loads(args.out.read_text())["segments"] if args.resume else []
+    earlier = json.loads(args.out.read_text())["segments"] if args.resume or args.replace else []
     machine = describe()
     start = time.time()
     lines: list[tuple[float, str]] = []
@@ -75,8 +96,9 @@ def main() -> None:
         now = time.time()
         stages = {name: round(s, 1) for name, s in stage_times(lines, now).items()}
         segment = {**machine, "seconds": round(now - start, 1), "stages": stages}
-        times = {"complete": complete, **summed([*earlier, segment])}
-        write_json(args.out, {**times, "segments": [*earlier, segment]})
+        before = replaced(earlier, {n for n, s in stages.items() if s}) if args.replace else earlier
+        times = {"complete": complete, **summed([*before, segment])}
+        write_json(args.out, {**times, "segments": [*before, segment]})
         return times
 
     saved = start

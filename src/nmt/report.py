@@ -120,7 +120,7 @@ def provenance(run: Run) -> str:
     segments = run.times.get("segments", [run.times])  # older files: one run, described on top
     machines = dict.fromkeys(
         f"{s['cpu']} ({', '.join(s['flags']) or 'no AVX2'}), torch {s['torch']}, "
-        f"{s['torch_threads']} threads"
+        f"{s['torch_threads']} thread{'s' * (s['torch_threads'] != 1)}"
         for s in segments
     )
     unfinished = "" if run.times.get("complete", True) else ", not finished"
