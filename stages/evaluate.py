@@ -11,6 +11,7 @@ from nmt.config import load_params
 from nmt.evaluation import Scorer
 from nmt.io import write_json, write_text
 from nmt.paths import IDS, METRICS, RAW, RESULTS, TRANSLATIONS
+from nmt.runtime import use_threads
 from nmt.tokenization import read_lines
 from nmt.training import evaluate_loss
 from nmt.translator import Translator
@@ -22,6 +23,7 @@ def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
     settings, trg_lang = params.evaluate_params(arch), params.data.trg_lang
+    use_threads(settings.threads, params.key(arch, "evaluate", "threads"))
     translator = Translator.of_pipeline(params, arch)
     results: dict[str, dict] = {}
     signatures: dict[str, str] = {}  # how sacreBLEU scored: the same for every test set

@@ -7,6 +7,7 @@ import itertools
 from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
 from nmt.paths import PLOTS, RAW
+from nmt.runtime import use_threads
 from nmt.tokenization import iter_lines
 from nmt.translator import Translator
 
@@ -15,6 +16,7 @@ def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
     src_lang, settings = params.data.src_lang, params.evaluate_params(arch)
+    use_threads(settings.threads, params.key(arch, "evaluate", "threads"))
     translator = Translator.of_pipeline(params, arch)
     test_set = settings.test_sets[0]
     lines = list(itertools.islice(iter_lines(RAW / f"{test_set}.{src_lang}"), settings.heatmaps))

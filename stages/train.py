@@ -2,12 +2,13 @@
 With train.processes > 1 it runs as that many data-parallel ranks under torchrun."""
 
 import sys
+from collections.abc import Callable
 
 from dvclive import Live
 from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
 from nmt.paths import LIVE
-from nmt.run import TrainingRun, curves_to
+from nmt.run import TrainingRun
 from nmt.runtime import (
     check_mixed_precision,
     cpu_info,
@@ -16,13 +17,28 @@ from nmt.runtime import (
     start_ranks,
     stop_ranks,
     under_torchrun,
+    use_threads,
 )
+
+
+def curves_to(live: Live) -> Callable[[dict[str, float]], None]:
+    """An epoch record's losses and perplexities, logged to dvclive at that epoch's step."""
+
+    def log(record: dict[str, float]) -> None:
+        live.step = int(record["epoch"]) - 1  # explicit: a resumed run continues the curve
+        for split in ("train", "valid"):
+            live.log_metric(f"{split}/loss", record[f"{split}_loss"])
+            live.log_metric(f"{split}/ppl", record[f"{split}_ppl"])
+        live.next_step()
+
+    return log
 
 
 def main() -> None:
     arch = stage_arch(__doc__)
     params = load_params()
     train = params.train_params(arch)
+    use_threads(train.threads, params.key(arch, "train", "threads"))
     device = resolve_device(params.device)
     check_mixed_precision(device, train.amp, cpu_info())  # before any rank starts
     if train.processes > 1 and not under_torchrun():

@@ -240,6 +240,29 @@ def test_arch_section_overrides_shared_value():
         (lambda p: p["train"].update(processes=0), "train.processes must be >= 1, got 0"),
         (lambda p: p["train"].update(amp="yes"), "train.amp must be of type bool, got 'yes'"),
         (lambda p: p.update(device=0), "device must be of type str, got 0"),
+        (lambda p: p["train"].update(threads=0), "train.threads must be >= 1, got 0"),
+        (
+            lambda p: p["gru"]["evaluate"].update(threads=0),
+            "gru.evaluate.threads must be >= 1, got 0",
+        ),
+        (
+            lambda p: p["transformer"]["train"].update(rdrop_alpha=-1),
+            "transformer.train.rdrop_alpha must be >= 0, got -1",
+        ),
+        (
+            lambda p: p["transformer"]["train"].update(subword_sampling=1.0),
+            "transformer.train.subword_sampling must be in [0, 1), got 1.0",
+        ),
+        (
+            lambda p: p["gru"]["train"].update(subword_sampling=0.1),
+            "gru.train.subword_sampling samples SentencePiece segmentations, but archs.gru "
+            "reads the words vocabulary 'words': set it to 0",
+        ),
+        (
+            lambda p: p["train"].update(subword_sampling=0.1),
+            "params.yaml: train.subword_sampling samples SentencePiece segmentations, but "
+            "archs.lstm reads",
+        ),
     ],
 )
 def test_bad_params_name_the_key(edit, message):

@@ -1,3 +1,5 @@
+from unittest import mock
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -5,7 +7,7 @@ import torch.nn.functional as F
 from bench.seed_loop import reference_loss
 from nmt import PAD_ID, NMTError
 from nmt.config import available_archs
-from nmt.loss import LinearCrossEntropy, sequence_loss, teacher_forced_runs
+from nmt.loss import LinearCrossEntropy, consistency_loss, sequence_loss, teacher_forced_runs
 from nmt.models import architecture, build_model, model_params
 
 TINY = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0}
@@ -153,6 +155,22 @@ def sharpened(arch: str, **over) -> torch.nn.Module:
     return model
 
 
+FORCING = {
+    "on": torch.ones(9, dtype=torch.bool),
+    "off": torch.zeros(9, dtype=torch.bool),
+    "mixed": torch.tensor([True, False, True, True, False, False, True, False, True]),
+}
+
+
+def ragged_batch():
+    """Four sentences, targets of 9, 6, 9 and 3 steps: runs end inside the batch."""
+    torch.manual_seed(1)
+    src, src_len, _ = batch((6, 5, 4, 2))
+    trg = torch.randint(4, 15, (9, 4))
+    trg[6:, 1], trg[3:, 3] = PAD_ID, PAD_ID
+    return src, src_len, trg
+
+
 @pytest.mark.parametrize(
     ("arch", "over"),
     [("lstm", {}), ("gru", {}), ("attention", {}), ("attention", {"masked": False})],
@@ -161,15 +179,8 @@ def sharpened(arch: str, **over) -> torch.nn.Module:
 def test_loss_and_gradients_equal_the_seed_loop(arch, over, forcing):
     """Our step computes the seed's function: same loss and gradients as bench/seed_loop.py."""
     model = sharpened(arch, **over)
-    torch.manual_seed(1)
-    src, src_len, trg = batch((6, 5, 4, 2))
-    trg = torch.randint(4, 15, (9, 4))
-    trg[6:, 1], trg[3:, 3] = PAD_ID, PAD_ID
-    teacher_force = {
-        "on": torch.ones(9, dtype=torch.bool),
-        "off": torch.zeros(9, dtype=torch.bool),
-        "mixed": torch.tensor([True, False, True, True, False, False, True, False, True]),
-    }[forcing]
+    src, src_len, trg = ragged_batch()
+    teacher_force = FORCING[forcing]
     params = list(model.parameters())
     ours = sequence_loss(model, src, src_len, trg, teacher_force)
     ours_grads = torch.autograd.grad(ours, params)
@@ -372,3 +383,50 @@ def test_transformer_refuses_sentences_longer_than_its_positions():
     src, src_len, _ = batch((6, 4, 2))
     with pytest.raises(NMTError, match="longer than the Transformer's 5"):
         model.encode(src, src_len)
+
+
+@pytest.mark.parametrize("arch", available_archs())
+@pytest.mark.parametrize("forcing", ["on", "mixed"])
+def test_consistency_loss_without_dropout_is_the_loss(arch, forcing):
+    """With no dropout the two passes agree, so R-Drop's KL term is 0 only if each row is
+    paired with its own twin; the loss and gradients are then the plain loss's."""
+    model = sharpened(arch, dropout=0.0)
+    src, src_len, trg = ragged_batch()
+    teacher_force = FORCING[forcing]
+    params = list(model.parameters())
+    plain = sequence_loss(model, src, src_len, trg, teacher_force, 0.1)
+    want = torch.autograd.grad(plain, params, allow_unused=True)
+    loss, cross_entropy = consistency_loss(model, src, src_len, trg, teacher_force, 5.0, 0.1)
+    assert loss.item() == pytest.approx(plain.item(), rel=1e-5)
+    assert cross_entropy.item() == pytest.approx(plain.item(), rel=1e-5)
+    got = torch.autograd.grad(loss, params, allow_unused=True)
+    for (name, _), a, b in zip(model.named_parameters(), got, want, strict=True):
+        assert (a is None) == (b is None), name
+        assert a is None or torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
+
+
+def test_consistency_loss_adds_the_symmetric_kl_between_dropout_passes():
+    """With dropout the passes differ: the loss exceeds the cross-entropy by alpha / 4 times
+    KL(p1 || p2) + KL(p2 || p1), as torch's kl_div computes it from the same logits."""
+    model = tiny("transformer", dropout=0.3)
+    model.train()
+    src, src_len, trg = batch((6, 5, 4))
+    forced = torch.ones(7, dtype=torch.bool)
+    captured = {}
+    real = F.cross_entropy
+
+    def spy(logits, *args, **kwargs):
+        captured["logits"] = logits.detach()
+        return real(logits, *args, **kwargs)
+
+    torch.manual_seed(3)
+    with mock.patch.object(F, "cross_entropy", spy):
+        loss, cross_entropy = consistency_loss(model, src, src_len, trg, forced, 4.0)
+    first, second = captured["logits"].log_softmax(-1).chunk(2)
+    kl = F.kl_div(second, first, log_target=True, reduction="sum") + F.kl_div(
+        first, second, log_target=True, reduction="sum"
+    )
+    tokens = int((trg[1:] != PAD_ID).sum())
+    assert kl.item() > 0
+    assert (loss - cross_entropy).item() == pytest.approx(4.0 / 4 * kl.item() / tokens, rel=1e-4)
+    assert first.shape[0] == tokens

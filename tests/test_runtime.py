@@ -9,22 +9,25 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import yaml
 
 from nmt import NMTError
 from nmt.batching import join_small_batches
-from nmt.config import BatchParams, TrainParams
+from nmt.config import BatchParams, TrainParams, parse_params
 from nmt.models import architecture, build_model
 from nmt.runtime import (
     Ranks,
+    available_cores,
     check_mixed_precision,
     cpu_info,
     relaunch,
     resolve_device,
     start_ranks,
     stop_ranks,
+    use_threads,
 )
 from nmt.training import Trainer, seed_everything
-from tests.conftest import random_pairs
+from tests.conftest import ROOT, random_pairs
 
 TRAIN = random_pairs(203, vocab=24, seed=1)  # 203: the last batch of 32 is short
 VALID = random_pairs(41, vocab=24, seed=2)
@@ -168,3 +171,30 @@ def test_a_failed_rank_ends_the_relaunch_with_its_code_and_no_traceback(
     err = capfd.readouterr().err
     assert "error: rank 1 of 2 has 1 thread" in err
     assert "Traceback" not in err and "OMP_NUM_THREADS environment variable" not in err
+
+
+def test_threads_are_set_from_params_and_never_more_than_the_cores(default_params):
+    before = torch.get_num_threads()
+    try:
+        use_threads(1, default_params.key("gru", "train", "threads"))
+        assert torch.get_num_threads() == 1
+        too_many = available_cores() + 1
+        with pytest.raises(NMTError) as err:
+            use_threads(too_many, default_params.key("transformer", "evaluate", "threads"))
+        assert str(err.value) == (
+            f"params.yaml: evaluate.threads is {too_many} but this machine has "
+            f"{too_many - 1} cores; set it to at most {too_many - 1} "
+            f"(dvc exp run -S evaluate.threads={too_many - 1})"
+        )
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_key_set_in_an_architecture_section_is_named_there():
+    params = parse_params(
+        {**yaml.safe_load((ROOT / "params.yaml").read_text()), "gru": {"train": {"threads": 2}}}
+    )
+    assert params.key("gru", "train", "threads") == "gru.train.threads"
+    assert params.key("lstm", "train", "threads") == "train.threads"
+    assert params.train_params("gru").threads == 2 and params.train_params("lstm").threads == 1

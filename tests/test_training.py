@@ -136,8 +136,10 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path):
     original = trainer.net.forward
 
     def poisoned(*args):
-        loss = original(*args)
-        return loss * float("nan") if trainer.epoch == 1 else loss
+        loss, cross_entropy = original(*args)
+        if trainer.epoch == 1:
+            return loss * float("nan"), cross_entropy * float("nan")
+        return loss, cross_entropy
 
     trainer.net.forward = poisoned
     with pytest.raises(
@@ -167,7 +169,7 @@ def test_the_optimizer_follows_the_schedule(tmp_path):
     trainer = make_trainer(tmp_path, epochs=1, lr=1e-2, schedule="inverse_sqrt", warmup=4)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 / 4)
     trainer.fit()
-    steps = len(trainer.epoch_batches(0))  # 10 batches of 32
+    steps = len(trainer.epoch_batches(0, trainer.train_data))  # 10 batches of 32
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * (4 / (steps + 1)) ** 0.5)
 
 
@@ -204,9 +206,47 @@ def test_average_weights_of_checkpoints():
 
 def test_token_budget_batches_reach_the_trainer(tmp_path):
     trainer = make_trainer(tmp_path, epochs=1, batch_tokens=120)
-    groups = trainer.epoch_batches(0)
+    groups = trainer.epoch_batches(0, trainer.train_data)
     assert sum(len(g) for g in groups) == len(TRAIN)
     assert all(len(g) * TRAIN.lengths[g].max() <= 120 for g in groups)
-    assert len(groups) > len(make_trainer(tmp_path / "sentences", epochs=1).epoch_batches(0))
+    assert len(groups) > len(
+        make_trainer(tmp_path / "sentences", epochs=1).epoch_batches(0, trainer.train_data)
+    )
     trainer.fit()
     assert trainer.scheduler.last_epoch == len(groups)  # one optimizer step per batch
+
+
+def test_each_epoch_trains_on_the_pairs_resample_gives_it(tmp_path):
+    """Subword sampling's hook: the trainer asks for every epoch's pairs and trains on them."""
+    other = random_pairs(300, vocab=24, seed=9)
+    asked = []
+
+    def resample(epoch):
+        asked.append(epoch)
+        return [TRAIN, other][epoch % 2]
+
+    trainer = make_trainer(tmp_path / "resampled", epochs=2)
+    trainer.resample = resample
+    trainer.__post_init__()  # the schedule's length comes from epoch 0's pairs
+    trainer.fit()
+    plain = make_trainer(tmp_path / "plain", epochs=2)
+    plain.fit()
+    assert asked == [0, 0, 1]
+    first, second = ([r["train_loss"] for r in t.history] for t in (trainer, plain))
+    assert first[0] == second[0] and first[1] != second[1]
+
+
+def test_rdrop_trains_and_logs_the_cross_entropy(tmp_path):
+    """With R-Drop the logged train loss is the cross-entropy (the KL term adds to the loss
+    minimised, not to the perplexity reported); it lowers the loss like plain training."""
+    trainer = make_trainer(
+        tmp_path, "transformer", epochs=4, lr=1e-2, teacher_forcing=1.0, rdrop_alpha=5.0
+    )
+    trainer.fit()
+    losses = [r["train_loss"] for r in trainer.history]
+    assert losses[-1] < losses[0]
+    batch = TRAIN.collate(TRAIN.batch_indices(32)[0])
+    forced = torch.ones(len(batch.trg), dtype=torch.bool)
+    trainer.model.train()
+    loss, cross_entropy = trainer.net(batch.src, batch.src_len, batch.trg, forced, None)
+    assert loss.item() > cross_entropy.item() > 0

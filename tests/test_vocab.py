@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 
 from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS, UNK_ID, MissingInput, NMTError
+from nmt.batching import ParallelData
 from nmt.config import SentencePieceParams, WordVocabParams
 from nmt.io import write_parquet_chunks
-from nmt.tokenization import TokenTable, tokenized_chunks
+from nmt.resegment import SampledSegmentations
+from nmt.tokenization import TokenTable, iter_pairs, tokenized_chunks
 from nmt.vocab import (
     Vocabulary,
     WordTokenizer,
@@ -150,3 +152,51 @@ def test_too_many_pieces_for_the_corpus_is_one_clear_line(tmp_path):
     message = str(err.value)
     assert message.startswith("params.yaml: vocab_size 500 is more pieces than the en training")
     assert "at most" in message and "\n" not in message
+
+
+def test_sampled_segmentations_spell_the_same_text_and_follow_the_seed(pieces, raw_dir):
+    vocab = load_vocabulary(pieces[0], "de")
+    lines = (raw_dir / "val.de").read_text("utf-8").splitlines()[:200]
+    best = vocab.encode(lines)
+    first, again, other = (vocab.sample(lines, 0.1, seed) for seed in (7, 7, 8))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+    assert sum(map(len, first)) > sum(map(len, best))  # merges dropped: more, shorter pieces
+    assert [vocab.decode(ids) for ids in first] == [vocab.decode(ids) for ids in best]
+
+
+def test_only_a_sentencepiece_vocabulary_samples(tmp_path):
+    word_vocab(tmp_path)
+    vocab = load_vocabulary(tmp_path, "de")
+    with pytest.raises(NMTError, match="only a SentencePiece vocabulary samples"):
+        vocab.sample(["ein Hund"], 0.1, 1)
+
+
+def test_each_epoch_reads_a_new_sample_of_the_numericalized_pairs(pieces, raw_dir):
+    vocabs = load_vocab_pair(pieces[0], "de", "en")
+    pairs = list(iter_pairs(raw_dir, "val", "de", "en"))
+    best = [
+        tuple(len(v.encode([line])[0]) - 2 for v, line in zip(vocabs, pair, strict=True))
+        for pair in pairs
+    ]
+    kept = [i for i, lengths in enumerate(best) if max(lengths) <= 20]
+    sampled = SampledSegmentations(pairs, vocabs, alpha=0.1, seed=3, max_len=20)
+    assert len(sampled) == len(kept) < len(pairs)  # the long pairs numericalize drops
+    first, again, second = sampled.epoch(0), sampled.epoch(0), sampled.epoch(1)
+    assert np.array_equal(first.lengths, again.lengths)
+    assert not np.array_equal(first.lengths, second.lengths)
+    assert first.lengths.max() - 2 <= 20  # a sample over max_len keeps the best segmentation
+    assert (first.lengths - 2).sum() > np.array([best[i] for i in kept]).sum()
+    texts = [(vocabs[0].decode(first.src[n]), vocabs[1].decode(first.trg[n])) for n in range(20)]
+    assert texts == [
+        tuple(v.decode(v.encode([line])[0]) for v, line in zip(vocabs, pairs[i], strict=True))
+        for i in kept[:20]
+    ]
+
+
+def test_sampling_refuses_text_that_numericalize_did_not_make(pieces, raw_dir):
+    vocabs = load_vocab_pair(pieces[0], "de", "en")
+    other = ParallelData([np.array([2, 5, 3])], [np.array([2, 6, 3])])
+    with pytest.raises(NMTError, match="rerun the data stages") as err:
+        SampledSegmentations.of_split(raw_dir, "val", ("de", "en"), vocabs, 0.1, 1, 100, other)
+    assert "\n" not in str(err.value)

@@ -137,7 +137,16 @@ class TrainParams(Section):
     max_batches: int = Field(0, ge=0)  # per epoch; 0 means the whole training set
     processes: int = Field(1, ge=1)  # data-parallel ranks on this machine; batches stay global
     amp: bool = False  # bfloat16 autocast in training
+    # torch's intra-op threads: summation order follows them, and so do the numbers
+    threads: int = Field(1, ge=1)
     betas: Annotated[tuple[AdamBeta, AdamBeta], Field(strict=False)] = (0.9, 0.999)  # Adam's
+    # R-Drop's alpha (Liang et al. 2021): each batch runs twice, and the symmetric KL between
+    # the two passes' output distributions is added to the loss with this weight; 0 = off
+    rdrop_alpha: float = Field(0.0, ge=0)
+    # Subword regularisation: each epoch's training pairs are segmented anew by sampling
+    # from the SentencePiece model with this alpha (a BPE model: the probability of dropping
+    # a merge, Provilkov et al. 2020); decoding keeps the best segmentation. 0 = off
+    subword_sampling: Annotated[float, interval(0, 1, high_open=True)] = 0.0
 
     def resume_key(self) -> dict[str, Any]:
         """The settings a resumed run must share. Not `epochs` or `patience`, so training longer
@@ -154,6 +163,7 @@ class EvaluateParams(Section):
     max_len: int = Field(100, ge=1)  # output tokens at most, <eos> included
     batch_size: int = Field(128, ge=1)  # sentences decoded together
     heatmaps: int = Field(4, ge=0)  # attention heatmaps of the first sentences of test_sets[0]
+    threads: int = Field(1, ge=1)  # torch's intra-op threads while decoding and scoring
 
     def search(
         self, beam_size: int | None = None, length_penalty: float | None = None
@@ -214,6 +224,11 @@ class Params(Section):
         own = getattr(self.section(arch), section)
         merged = {**getattr(self, section).model_dump(exclude_unset=True), **own}
         return _build(cls, merged, _located(arch, section, own))
+
+    def key(self, arch: str, section: Literal["model", "train", "evaluate"], key: str) -> str:
+        """How params.yaml spells the key that sets `section.key` for `arch`: its own section's,
+        or the shared one."""
+        return _located(arch, section, getattr(self.section(arch), section))(key)
 
     def train_params(self, arch: str) -> TrainParams:
         return self.resolved(arch, "train", TrainParams)
@@ -316,8 +331,17 @@ def parse_params(raw: Any) -> Params:
     vocabs = {name: _vocab(name, spec) for name, spec in params.vocabs.items()}
     params = params.model_copy(update={**sections, "vocabs": vocabs})
     for arch in sections:  # training and decoding keys need no model module: check them now
-        params.train_params(arch)
+        train = params.train_params(arch)
         params.evaluate_params(arch)
+        vocab = params.archs.get(arch)
+        if train.subword_sampling and vocab and vocabs[vocab].kind != "sentencepiece":
+            key = "train.subword_sampling"
+            own = key.split(".")[1] in params.section(arch).train
+            raise ParamsError(
+                f"params.yaml: {arch + '.' if own else ''}{key} samples SentencePiece "
+                f"segmentations, but archs.{arch} reads the {vocabs[vocab].kind} vocabulary "
+                f"{vocab!r}: set it to 0 or point archs.{arch} to a sentencepiece vocabulary"
+            )
     return params
 
 

@@ -4,14 +4,17 @@ The loss exploits what is known before the loop starts (`teacher_force` is drawn
 a step is projected inside the loop only when its prediction feeds the next step, and only
 for sentences that have not ended; all logits then go through one cross-entropy node with
 one batched backward. That is the seed's computation, without its work on padding, its
-per-step bookkeeping, or a second projection of any position.
+per-step bookkeeping, or a second projection of any position. `consistency_loss` adds
+R-Drop's regulariser, which needs the full output distributions of two passes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 
 from nmt import PAD_ID
 
@@ -78,21 +81,31 @@ class LinearCrossEntropy(torch.autograd.Function):
         return grad_logits @ weight, grad_logits.t() @ features, grad_bias, None, None, None
 
 
-def sequence_loss(
+@dataclass
+class DecoderRows:
+    """What a batch's decoder predicts from: one row per non-padded target token, in the order
+    the loss sees them, with the output layer that projects them."""
+
+    features: torch.Tensor  # [N, F]
+    weight: torch.Tensor  # [V, F]
+    bias: torch.Tensor  # [V], or [N, V] per row
+    targets: torch.Tensor  # [N]
+    known: torch.Tensor  # [n, V] logits of the first n rows, computed to feed back their argmax
+    steps: torch.Tensor  # [N] each row's decoder step
+    columns: torch.Tensor  # [N] each row's sentence: its column in the batch as given
+    tokens: int  # N
+
+
+def decoder_rows(
     model: Seq2Seq,
     src: torch.Tensor,
     src_len: torch.Tensor,
     trg: torch.Tensor,
     teacher_force: torch.Tensor,
-    label_smoothing: float = 0.0,
-    tokens: float | None = None,
-) -> torch.Tensor:
-    """Mean cross-entropy over the non-padded target tokens trg[1:], or the summed
-    cross-entropy divided by `tokens` (a data-parallel rank's share of a batch).
-
-    teacher_force[t - 1] says whether step t + 1 reads the gold token trg[t] or the
-    model's own prediction at step t, as in the seed's per-step coin flip.
-    """
+) -> DecoderRows:
+    """Run the decoder over the batch: teacher_force[t - 1] says whether step t + 1 reads the
+    gold token trg[t] or the model's own prediction at step t, as in the seed's per-step coin
+    flip."""
     # Longest target first: the sentences still going at any step are then a prefix of
     # the batch, and each run decodes only those, never a finished sentence's padding.
     order = (trg != PAD_ID).sum(0).argsort(descending=True, stable=True)
@@ -102,8 +115,8 @@ def sequence_loss(
     steps = len(gold)
     going = (gold != PAD_ID).sum(1).tolist()  # sentences still going at each step
     # Rows whose logits the loop computed to feed back their argmax, and all other rows.
-    fed_rows, fed_targets, fed_logits = [], [], []
-    rows, targets, columns = [], [], []
+    fed_rows, fed_targets, fed_logits, fed_steps = [], [], [], []
+    rows, targets, columns, row_steps = [], [], [], []
     token = trg[0]
     for start, end in teacher_forced_runs(teacher_force, steps):
         state = model.select_state(state, slice(0, going[start]))
@@ -114,12 +127,15 @@ def sequence_loss(
         keep = gold[start:last, : going[start]] != PAD_ID
         rows.append(run[: last - start][keep])
         targets.append(gold[start:last, : going[start]][keep])
-        columns.append(keep.nonzero()[:, 1])
+        where = keep.nonzero()
+        columns.append(where[:, 1])
+        row_steps.append(where[:, 0] + start)
         if end == steps:
             break
         n = going[last]
         fed_rows.append(run[-1, :n])
         fed_targets.append(gold[last, :n])
+        fed_steps.append(torch.full((n,), last, device=trg.device))
         with torch.no_grad():
             fed_logits.append(
                 model.project(fed_rows[-1], run_memory, torch.arange(n, device=trg.device))
@@ -127,15 +143,81 @@ def sequence_loss(
         token = torch.full_like(trg[0], PAD_ID)
         token[:n] = fed_logits[-1].argmax(-1)
     fed_columns = [torch.arange(len(r), device=trg.device) for r in fed_rows]
-    weight, bias = model.output_layer(memory, torch.cat([*fed_columns, *columns]))
+    all_columns = torch.cat([*fed_columns, *columns])
+    weight, bias = model.output_layer(memory, all_columns)
+    return DecoderRows(
+        features=torch.cat([*fed_rows, *rows]),
+        weight=weight,
+        bias=bias,
+        targets=torch.cat([*fed_targets, *targets]),
+        known=torch.cat(fed_logits) if fed_logits else weight.new_empty(0, len(weight)),
+        steps=torch.cat([*fed_steps, *row_steps]),
+        columns=order.to(trg.device)[all_columns],
+        tokens=sum(going),
+    )
+
+
+def sequence_loss(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    trg: torch.Tensor,
+    teacher_force: torch.Tensor,
+    label_smoothing: float = 0.0,
+    tokens: float | None = None,
+) -> torch.Tensor:
+    """Mean cross-entropy over the non-padded target tokens trg[1:], or the summed
+    cross-entropy divided by `tokens` (a data-parallel rank's share of a batch)."""
+    rows = decoder_rows(model, src, src_len, trg, teacher_force)
     # The softmax over the vocabulary stays in float32 under mixed precision.
     with torch.autocast(trg.device.type, enabled=False):
         total = LinearCrossEntropy.apply(
-            torch.cat([*fed_rows, *rows]).float(),
-            weight.float(),
-            bias.float(),
-            torch.cat([*fed_targets, *targets]),
-            torch.cat(fed_logits).float() if fed_logits else weight.new_empty(0, len(weight)),
+            rows.features.float(),
+            rows.weight.float(),
+            rows.bias.float(),
+            rows.targets,
+            rows.known.float(),
             label_smoothing,
         )
-    return total / (tokens or sum(going))
+    return total / (tokens or rows.tokens)
+
+
+def consistency_loss(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    trg: torch.Tensor,
+    teacher_force: torch.Tensor,
+    alpha: float,
+    label_smoothing: float = 0.0,
+    tokens: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """R-Drop (Liang et al. 2021): the batch goes through the model twice, with independent
+    dropout masks, and the loss adds the symmetric KL divergence between the two passes'
+    output distributions at every target token to their cross-entropies:
+    (CE_1 + CE_2) / 2 + alpha / 4 (KL(p1 || p2) + KL(p2 || p1)), the paper's loss halved so
+    that alpha 0 is the usual loss. Both passes run as one batch of twice the sentences.
+
+    Returns the loss to minimise and, for the log, the mean cross-entropy alone."""
+    width = trg.shape[1]
+    twice = decoder_rows(
+        model, src.repeat(1, 2), src_len.repeat(2), trg.repeat(1, 2), teacher_force
+    )
+    # Both passes have a row for every (step, sentence): order each pass's rows alike.
+    copy, sentence = twice.columns // width, twice.columns % width
+    pair = (copy * (len(trg) + 1) + twice.steps) * width + sentence
+    order = pair.argsort()
+    bias = twice.bias[order] if twice.bias.dim() == 2 else twice.bias
+    with torch.autocast(trg.device.type, enabled=False):
+        logits = twice.features[order].float() @ twice.weight.float().t() + bias.float()
+        log_probs = logits.log_softmax(-1)
+        cross_entropy = (
+            F.cross_entropy(
+                logits, twice.targets[order], label_smoothing=label_smoothing, reduction="sum"
+            )
+            / 2
+        )
+        first, second = log_probs.chunk(2)
+        symmetric_kl = ((first.exp() - second.exp()) * (first - second)).sum()
+    count = tokens or twice.tokens / 2
+    return (cross_entropy + alpha / 4 * symmetric_kl) / count, cross_entropy.detach() / count

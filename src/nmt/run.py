@@ -5,18 +5,17 @@ epoch log). `stages/train.py` drives it; each data-parallel rank makes its own."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from dvclive import Live
 from nmt.batching import ParallelData
 from nmt.checkpoint import save_model
 from nmt.config import ModelParams, Params, fingerprint
 from nmt.io import write_json
 from nmt.models import build_model, model_params
-from nmt.paths import CHECKPOINTS, IDS, LOGS, METRICS, VOCAB, model_path
+from nmt.paths import CHECKPOINTS, IDS, LOGS, METRICS, RAW, VOCAB, model_path
+from nmt.resegment import SampledSegmentations
 from nmt.resume import running_code
 from nmt.runtime import Ranks
 from nmt.training import Trainer, TrainSummary, seed_everything
@@ -41,6 +40,19 @@ class TrainingRun:
         sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocabs[0].hash, vocabs[1].hash)
         train = ParallelData.load(IDS / vocab, "train", arch_params.reverse_src)
         valid = ParallelData.load(IDS / vocab, "val", arch_params.reverse_src)
+        langs = (params.data.src_lang, params.data.trg_lang)
+        resample = None
+        if train_params.subword_sampling:
+            resample = SampledSegmentations.of_split(
+                RAW,
+                "train",
+                langs,
+                vocabs,
+                train_params.subword_sampling,
+                params.seed,
+                params.data.max_len,
+                train,
+            ).epoch
         seed_everything(params.seed)
         model = build_model(arch, arch_params, *sizes).to(device)
         if ranks.is_main:
@@ -57,6 +69,7 @@ class TrainingRun:
             fingerprint=fingerprint(*settings, len(train)),
             ranks=ranks,
             code=running_code(),
+            resample=resample,
         )
         return cls(arch, params, arch_params, trainer, trainer.restore())
 
@@ -99,16 +112,3 @@ class TrainingRun:
                 f"train: {arch}: the mean of the last {summary.averaged_epochs} epochs' "
                 f"weights: valid loss {averaged:.3f} (ppl {math.exp(averaged):.2f})"
             )
-
-
-def curves_to(live: Live) -> Callable[[dict[str, float]], None]:
-    """An epoch record's losses and perplexities, logged to dvclive at that epoch's step."""
-
-    def log(record: dict[str, float]) -> None:
-        live.step = int(record["epoch"]) - 1  # explicit: a resumed run continues the curve
-        for split in ("train", "valid"):
-            live.log_metric(f"{split}/loss", record[f"{split}_loss"])
-            live.log_metric(f"{split}/ppl", record[f"{split}_ppl"])
-        live.next_step()
-
-    return log

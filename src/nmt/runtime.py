@@ -56,6 +56,25 @@ def cpu_info(path: Path = Path("/proc/cpuinfo")) -> tuple[str, frozenset[str]]:
     return fields.get("model name", "an unknown CPU"), frozenset(fields.get("flags", "").split())
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def use_threads(threads: int, key: str) -> None:
+    """Run torch's intra-op work on `threads` threads, as params.yaml's `key` says; more
+    threads than cores would only wait for each other, so that is refused in one line."""
+    cores = available_cores()
+    if threads > cores:
+        raise NMTError(
+            f"params.yaml: {key} is {threads} but this machine has {cores} cores; set it to at "
+            f"most {cores} (dvc exp run -S {key}={cores})"
+        )
+    torch.set_num_threads(threads)
+
+
 def check_mixed_precision(device: torch.device, amp: bool, cpu: tuple[str, frozenset[str]]) -> None:
     """bfloat16 pays on GPUs and on CPUs that compute in it; other CPUs emulate it, slower
     than float32, so there the option is refused rather than left to run slowly."""

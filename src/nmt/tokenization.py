@@ -11,13 +11,15 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.parquet as pq
-import spacy
-from spacy.tokenizer import Tokenizer
 
 from nmt import MissingInput, NMTError
+
+if TYPE_CHECKING:
+    from spacy.tokenizer import Tokenizer
 
 
 def iter_lines(path: Path) -> Iterator[str]:
@@ -62,6 +64,8 @@ def iter_pairs(
 
 @functools.cache
 def tokenizer(lang: str) -> Tokenizer:
+    import spacy  # here: subword vocabularies, and so their models, never load it
+
     return spacy.blank(lang).tokenizer
 
 

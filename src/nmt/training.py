@@ -30,7 +30,7 @@ from tqdm import tqdm
 from nmt import NMTError, dropout
 from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
-from nmt.loss import sequence_loss
+from nmt.loss import consistency_loss, sequence_loss
 from nmt.resume import RunFiles, Weights, why_not_resume
 from nmt.runtime import Ranks, autocast, show_progress
 from nmt.seq2seq import Seq2Seq
@@ -74,11 +74,13 @@ def lr_factor(step: int, p: TrainParams, total_steps: int) -> float:
 
 class TrainingLoss(torch.nn.Module):
     """A model's training loss as a module's forward, for DDP: it synchronizes the gradients
-    of what runs through a forward."""
+    of what runs through a forward. Gives the loss to minimise and the cross-entropy to log
+    (the same, unless a consistency term is added: `train.rdrop_alpha`)."""
 
-    def __init__(self, model: Seq2Seq):
+    def __init__(self, model: Seq2Seq, params: TrainParams):
         super().__init__()
         self.model = model
+        self.label_smoothing, self.rdrop_alpha = params.label_smoothing, params.rdrop_alpha
 
     def forward(
         self,
@@ -86,10 +88,23 @@ class TrainingLoss(torch.nn.Module):
         src_len: torch.Tensor,
         trg: torch.Tensor,
         teacher_force: torch.Tensor,
-        label_smoothing: float,
         tokens: float | None,
-    ) -> torch.Tensor:
-        return sequence_loss(self.model, src, src_len, trg, teacher_force, label_smoothing, tokens)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.rdrop_alpha:
+            return consistency_loss(
+                self.model,
+                src,
+                src_len,
+                trg,
+                teacher_force,
+                self.rdrop_alpha,
+                self.label_smoothing,
+                tokens,
+            )
+        loss = sequence_loss(
+            self.model, src, src_len, trg, teacher_force, self.label_smoothing, tokens
+        )
+        return loss, loss
 
 
 @torch.no_grad()
@@ -164,6 +179,9 @@ class Trainer:
     fingerprint: str  # settings but train.epochs: more epochs continue a finished run
     ranks: Ranks = field(default_factory=Ranks)
     code: dict[str, str] = field(default_factory=dict)  # `running_code()` of the stage
+    # The training pairs of an epoch (from 0), where they change every epoch (subword
+    # sampling); None: `train_data` every epoch.
+    resample: Callable[[int], ParallelData] | None = None
     epoch: int = 0  # epochs completed
     best_valid: float = math.inf
     best_epoch: int = 0
@@ -172,20 +190,24 @@ class Trainer:
     def __post_init__(self) -> None:
         self.files = RunFiles(self.run_dir, self.params.average)
         self.device = next(self.model.parameters()).device
-        self.net: torch.nn.Module = TrainingLoss(self.model)
+        self.net: torch.nn.Module = TrainingLoss(self.model, self.params)
         if self.ranks.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.net, device_ids=ids)
         self.optimizer = make_optimizer(self.model, self.params)
-        total_steps = self.params.epochs * len(self.epoch_batches(0))
+        total_steps = self.params.epochs * len(self.epoch_batches(0, self.epoch_data(0)))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, self.params, total_steps)
         )
         self.teacher_forcing_rng = torch.Generator().manual_seed(self.seed)
 
-    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+    def epoch_data(self, epoch: int) -> ParallelData:
+        """The training pairs of an epoch (from 0)."""
+        return self.train_data if self.resample is None else self.resample(epoch)
+
+    def epoch_batches(self, epoch: int, data: ParallelData) -> list[np.ndarray]:
         """The training batches of an epoch (from 0), in order; whole batches, which ranks split."""
-        groups = self.train_data.batch_indices(
+        groups = data.batch_indices(
             self.batch.size, self.batch.pool_factor, self.seed, epoch, self.params.batch_tokens
         )
         groups = groups[: self.params.max_batches] if self.params.max_batches else groups
@@ -234,7 +256,8 @@ class Trainer:
     def train_epoch(self) -> tuple[float, int]:
         """One pass over the (bucketed, shuffled) training batches: mean loss per token, tokens."""
         self.model.train()
-        groups = self.epoch_batches(self.epoch)
+        data = self.epoch_data(self.epoch)
+        groups = self.epoch_batches(self.epoch, data)
         total, tokens, start = 0.0, 0, time.perf_counter()
         world = self.ranks.world
         bar = tqdm(
@@ -244,22 +267,21 @@ class Trainer:
             disable=not (show_progress() and self.ranks.is_main),
         )
         for number, index in enumerate(bar, start=1):
-            steps = int(self.train_data.lengths[index, 1].max())
+            steps = int(data.lengths[index, 1].max())
             teacher_force = (
                 torch.rand(steps, generator=self.teacher_forcing_rng) < self.params.teacher_forcing
             )
-            n = self.train_data.target_tokens(index)
-            batch = self.train_data.collate(index[self.ranks.rank :: world]).to(self.device)
+            n = data.target_tokens(index)
+            batch = data.collate(index[self.ranks.rank :: world]).to(self.device)
             with autocast(self.device, self.params.amp):
-                loss = self.net(
+                loss, cross_entropy = self.net(
                     batch.src,
                     batch.src_len,
                     batch.trg,
                     teacher_force,
-                    self.params.label_smoothing,
                     n / world if world > 1 else None,
                 )
-            batch_loss = self.ranks.mean(loss).item()  # the whole batch's mean
+            batch_loss = self.ranks.mean(cross_entropy).item()  # the whole batch's mean
             if not math.isfinite(batch_loss):
                 raise NMTError(
                     f"training loss became {batch_loss} in epoch {self.epoch + 1}, "

@@ -70,6 +70,19 @@ class PieceTokenizer:
     def join(self, tokens: list[str]) -> str:
         return self.processor.decode_pieces(tokens)
 
+    def sample(self, lines: list[str], alpha: float, seed: int) -> list[list[str]]:
+        """A segmentation of each line sampled with smoothing (unigram) or merge-dropout (BPE)
+        `alpha`; the same for the same seed (one thread: threads would share the seed)."""
+        spm.set_random_generator_seed(seed)
+        return self.processor.encode(
+            [lowered_line(s, self.lowercase) for s in lines],
+            out_type=str,
+            enable_sampling=True,
+            alpha=alpha,
+            nbest_size=-1,
+            num_threads=1,
+        )
+
 
 def lowered(sentences: Iterable[list[str]], lowercase: bool) -> Iterator[list[str]]:
     return ([t.lower() for t in s] if lowercase else list(s) for s in sentences)
@@ -107,6 +120,12 @@ class Vocabulary:
 
     def encode(self, lines: list[str]) -> list[np.ndarray]:
         return self.ids(self.tokenizer.split(lines))
+
+    def sample(self, lines: list[str], alpha: float, seed: int) -> list[np.ndarray]:
+        """Ids of a sampled segmentation of each line (`PieceTokenizer.sample`)."""
+        if not isinstance(self.tokenizer, PieceTokenizer):
+            raise NMTError("only a SentencePiece vocabulary samples segmentations")
+        return self.ids(self.tokenizer.sample(lines, alpha, seed))
 
     def words(self, ids: Iterable[int]) -> list[str]:
         return [self.tokens[i] for i in ids]
