@@ -5,16 +5,31 @@ BIN    := $(VENV)/bin
 # torch is pinned first so that pip does not pull a multi-GB CUDA build where a CPU wheel is at hand.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install repro smoke test results clean
+.PHONY: install lock browser repro smoke test results clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate pyproject.toml
+# Exact versions of everything but torch (pinned above: its wheel differs by machine, a CPU
+# build here, a CUDA build from PyPI elsewhere); `make lock` refreshes them from the ranges
+# in pyproject.toml, which stay for installing the package into an environment of one's own.
+LOCK := requirements.lock
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml $(LOCK)
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet "$(TORCH)"
+	.venv-lock/bin/pip install --quiet -e ".[dev]"
+	{ echo "# make lock: pyproject.toml's ranges resolved on $$(date -u +%F) with $$(.venv-lock/bin/python -V); torch: TORCH in the Makefile"; \
+	  .venv-lock/bin/pip freeze --exclude-editable | grep -v '^torch=='; } > $(LOCK)
+	rm -rf .venv-lock
 
 install: $(VENV)/.installed
 
@@ -31,7 +46,18 @@ SMOKE := -S train.epochs=1 -S train.max_batches=20 -S transformer.train.epochs=1
 smoke: install
 	PATH="$(abspath $(BIN)):$$PATH" dvc exp run --temp $(SMOKE)
 
-test: install
+# The attention explorer's test drives the distribution's Chromium (tests/test_serve.py).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "make: no /usr/bin/chromium and no apt-get: install Chromium and ChromeDriver at /usr/bin, then rerun"; exit 1; \
+	  fi; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: install browser
 	$(BIN)/ruff check src stages tests bench
 	$(BIN)/python -m pytest -q
 

@@ -237,7 +237,7 @@ def test_the_command_refuses_bad_options_with_one_line(workdir):
     assert word.returncode == 0 and word.stdout.count(b"\n") == 1, word.stderr
 
 
-# The explorer in a real browser: Debian's Chromium and its chromedriver (.ci/run installs
+# The explorer in a real browser: Debian's Chromium and its chromedriver (`make test` installs
 # them), started as a closed network needs.
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = (
@@ -293,7 +293,7 @@ def chromium(profile: str):
 
     for path in (CHROMIUM, CHROMEDRIVER):
         if not path.is_file():
-            pytest.fail(f"no {path}: apt-get install chromium chromium-driver (.ci/run does)")
+            pytest.fail(f"no {path}: run `make browser` (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
