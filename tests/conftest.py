@@ -57,6 +57,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """data/vocab/words/, models/<arch>/ and exports/transformer/ as the pipeline leaves
     them, tiny (untrained)."""
     import pandas as pd
+    import torch
 
     from nmt.checkpoint import save_model
     from nmt.config import WordVocabParams
@@ -74,6 +75,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "lstm": {"n_layers": 1, "reverse_src": True},
         "transformer": {"heads": 2, "ff_dim": 16, "max_positions": 20},
     }
+    torch.manual_seed(0)  # the same weights whatever ran before in this process
     for arch, own in extra.items():
         params = architecture(arch).Params(emb_dim=8, hid_dim=8, dropout=0.0, **own)
         model = build_model(arch, params, *sizes)

@@ -6,6 +6,7 @@ import os
 import pickle
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,9 @@ from nmt.checkpoint import load_model, save_model
 from nmt.config import WordVocabParams
 from nmt.download import download, read_checksums
 from nmt.ids import write_ids
-from nmt.io import save_torch
+from nmt.io import atomic_path, save_torch, write_text
 from nmt.models import architecture, build_model
+from nmt.resume import RunFiles
 from nmt.vocab import build_words
 from tests.conftest import MULTI30K_CHECKSUMS, random_pairs
 
@@ -291,3 +293,56 @@ def test_saved_files_get_the_mode_of_a_plain_new_file(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "atomic.pt").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("average", [1, 3])
+def test_a_damaged_checkpoint_is_one_line_naming_it_and_the_fix(tmp_path, average):
+    files = RunFiles(tmp_path / "run", average)
+    files.folder.mkdir()
+    for epoch in (1, 2, 3):
+        files.end_epoch(epoch, {"w": torch.zeros(2)}, best=True)
+    damaged = files.best if average == 1 else files.epoch(2)
+    damaged.write_bytes(damaged.read_bytes()[:200] if average == 1 else bytes(range(256)))
+    with pytest.raises(NMTError) as err:
+        files.final_state(3)
+    assert str(err.value) == (
+        f"{damaged} is damaged or not a checkpoint of this project; delete {files.folder} to "
+        "train afresh"
+    )
+
+
+def test_a_raw_pickle_checkpoint_is_refused_without_torch_warnings(tmp_path, recwarn):
+    """torch's older format, with code in it: refused in our line alone, never run."""
+    files, marker = RunFiles(tmp_path), tmp_path / "ran"
+    payload = {"epoch": 1, "history": Payload(marker)}
+    torch.save(payload, files.last, _use_new_zipfile_serialization=False)
+    with pytest.raises(NMTError, match=r"last\.pt holds more than tensors and plain values"):
+        files.read_last()
+    assert not marker.exists()
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_outputs_replace_only_regular_files(tmp_path):
+    """A folder is refused before the block runs; a symbolic link's target is written and the
+    link stays; a FIFO is written to, not replaced."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    refused = pytest.raises(NMTError, match=r"cannot write .*folder: it is a folder; name a file")
+    with refused, atomic_path(folder):
+        raise AssertionError("the block ran")
+    target, link = tmp_path / "target.txt", tmp_path / "link.txt"
+    target.write_text("old")
+    link.symlink_to(target)
+    write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    write_text(fifo, "through\n")
+    assert reader.communicate(timeout=10)[0] == b"through\n"
+    assert fifo.is_fifo()
+    if os.geteuid() == 0:  # a device node of our own: the null device
+        device = tmp_path / "null"
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        write_text(device, "gone")
+        assert stat.S_ISCHR(device.stat().st_mode)

@@ -11,6 +11,7 @@ from nmt.io import write_parquet_chunks
 from nmt.resegment import SampledSegmentations
 from nmt.tokenization import TokenTable, iter_pairs, tokenized_chunks
 from nmt.vocab import (
+    PieceTokenizer,
     Vocabulary,
     WordTokenizer,
     build_pieces,
@@ -199,4 +200,13 @@ def test_sampling_refuses_text_that_numericalize_did_not_make(pieces, raw_dir):
     other = ParallelData([np.array([2, 5, 3])], [np.array([2, 6, 3])])
     with pytest.raises(NMTError, match="rerun the data stages") as err:
         SampledSegmentations.of_split(raw_dir, "val", ("de", "en"), vocabs, 0.1, 1, 100, other)
+    assert "\n" not in str(err.value)
+
+
+def test_a_damaged_sentencepiece_model_is_one_line_naming_it(tmp_path):
+    model = tmp_path / "de.model"
+    model.write_bytes(bytes(range(100)))
+    with pytest.raises(NMTError) as err:
+        PieceTokenizer(model, lowercase=False)
+    assert str(err.value).startswith(f"{model} is not a SentencePiece model (damaged")
     assert "\n" not in str(err.value)

@@ -22,8 +22,19 @@ from nmt import NMTError
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
-    path = Path(path)
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
+
+    Only a regular file or a new path is ever replaced. A symbolic link is followed: its
+    target is replaced and the link stays. A device, FIFO or socket is no file to replace: the
+    block writes to it directly, as a shell's `>` would. A folder is refused before the block
+    runs, so no work is done for nothing."""
+    given = path
+    path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise NMTError(f"cannot write {given}: it is a folder; name a file")
+    if path.exists() and not path.is_file():
+        yield path
+        return
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

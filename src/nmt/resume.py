@@ -11,6 +11,7 @@ import hashlib
 import os
 import pickle
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -103,18 +104,27 @@ class RunFiles:
         if ranks.is_main:
             save_torch(self.last, {**state, "torch_rng": torch_rngs, "mask_rng": mask_rngs})
 
-    def read_last(self) -> RunState | None:
-        """The state of the last finished epoch. Tensors and plain values only: a file that
-        holds anything else (pickled code) is refused, never run."""
-        if not self.last.is_file():
-            return None
+    def load(self, path: Path) -> Any:
+        """A checkpoint of this folder. Tensors and plain values only: a file that holds
+        anything else (pickled code) is refused, never run, as is a damaged one."""
         try:
-            return torch.load(self.last, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:  # torch's message offers to run the file's code
-            raise NMTError(
-                f"{self.last} holds more than tensors and plain values, and is not read; "
-                f"delete {self.folder} to train afresh"
-            ) from None
+            with warnings.catch_warnings():  # torch warns of a legacy format before failing
+                warnings.simplefilter("ignore")
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:  # torch's message offers to run the file's code
+            code = "GLOBAL" in str(err)  # a callable named in the pickle
+            problem = (
+                "holds more than tensors and plain values, and is not read"
+                if code
+                else "is damaged or not a checkpoint of this project"
+            )
+        except Exception:  # damaged bytes fail anywhere in torch's reader, in any way
+            problem = "is damaged or not a checkpoint of this project"
+        raise NMTError(f"{path} {problem}; delete {self.folder} to train afresh")
+
+    def read_last(self) -> RunState | None:
+        """The state of the last finished epoch."""
+        return self.load(self.last) if self.last.is_file() else None
 
     def end_epoch(self, number: int, weights: Weights, best: bool) -> None:
         """Keep what an epoch leaves for the final model (main rank only)."""
@@ -141,14 +151,9 @@ class RunFiles:
     def final_state(self, epochs: int) -> Weights:
         """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""
         if self.average == 1:
-            return torch.load(self.best, map_location="cpu", weights_only=True)
+            return self.load(self.best)
         first = max(1, epochs - self.average + 1)
-        return average_weights(
-            [
-                torch.load(self.epoch(e), map_location="cpu", weights_only=True)
-                for e in range(first, epochs + 1)
-            ]
-        )
+        return average_weights([self.load(self.epoch(e)) for e in range(first, epochs + 1)])
 
 
 def why_not_resume(

@@ -4,6 +4,7 @@ which import neither engine to say it. The defaults are params.yaml's (`Evaluate
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,15 @@ class SearchSettings:
     n_best: int = 1  # hypotheses kept per sentence, best first
 
     def __post_init__(self) -> None:
-        if min(self.beam_size, self.max_len, self.batch_size) < 1 or self.length_penalty < 0:
-            raise NMTError("beam size, max length and batch size must be >= 1, length penalty >= 0")
+        """The one check of a search's settings, for params.yaml, the command and the server."""
+        for name in ("beam_size", "max_len", "batch_size"):
+            if getattr(self, name) < 1:
+                raise NMTError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.length_penalty < math.inf:  # NaN fails too
+            raise NMTError(f"length_penalty must be a number >= 0, got {self.length_penalty}")
         if not 1 <= self.n_best <= self.beam_size:
             raise NMTError(
-                f"n-best must be between 1 and the beam size ({self.beam_size}), got {self.n_best}"
+                f"n_best must be between 1 and beam_size ({self.beam_size}), got {self.n_best}"
             )
 
 

@@ -94,7 +94,13 @@ def parse_args() -> argparse.Namespace:
         "--model", type=Path, help="a model package folder (default: models/<arch>)"
     )
     parser.add_argument("-i", "--input", type=Path, help="read sentences from this file")
-    parser.add_argument("-o", "--output", type=Path, help="write translations to this file")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="write translations to this file, whole or not at all (its folders are created; "
+        "a symbolic link's target is written; a device or FIFO is written as it comes)",
+    )
     parser.add_argument(
         "--beam", type=int, default=DEFAULTS.beam_size, help="beam size; 1 is greedy search"
     )
@@ -136,13 +142,20 @@ def parse_args() -> argparse.Namespace:
         "--show-attention", type=Path, metavar="PNG", help="heatmap of the first sentence"
     )
     args = parser.parse_args()
-    if min(args.beam, args.max_len, args.batch_size) < 1 or args.length_penalty < 0:
-        raise NMTError("--beam, --max-len and --batch-size must be >= 1 and --length-penalty >= 0")
-    if not 1 <= args.n_best <= args.beam:
-        raise NMTError(f"--n-best must be between 1 and --beam ({args.beam}), got {args.n_best}")
-    args.search = SearchSettings(
-        args.beam, args.length_penalty, args.max_len, args.batch_size, args.n_best
-    )
+    try:
+        args.search = SearchSettings(
+            args.beam, args.length_penalty, args.max_len, args.batch_size, args.n_best
+        )
+    except NMTError as err:  # named as this command's options
+        flags = {"beam_size": "beam", "n_best": "n-best", "length_penalty": "length-penalty"}
+        message = str(err)
+        for name, flag in {**flags, "max_len": "max-len", "batch_size": "batch-size"}.items():
+            message = message.replace(name, f"--{flag}")
+        raise NMTError(message) from None
+    if args.sentences and args.input:
+        raise NMTError("give sentences or --input, not both")
+    if args.input and args.input.is_dir():
+        raise NMTError(f"--input {args.input} is a folder; name a file")
     if args.attention and args.output_format != "jsonl":
         raise NMTError("--attention needs --output-format jsonl")
     if args.engine == "ctranslate2" and (args.attention or args.show_attention):
@@ -195,6 +208,21 @@ def warn_cut(translator: Engine, numbered: dict[int, str], where: str) -> None:
             )
 
 
+@contextlib.contextmanager
+def output_errors(path: Path | None) -> Iterator[None]:
+    """A failed write to --output (a full disk, /dev/full) as one line."""
+    try:
+        yield
+    except OSError as err:
+        if (
+            path is None
+            or err.filename not in (None, str(path))
+            or isinstance(err, BrokenPipeError)
+        ):
+            raise
+        raise NMTError(f"cannot write {path}: {err.strerror}") from None
+
+
 def main() -> None:
     args = parse_args()
     translator: Engine
@@ -225,7 +253,7 @@ def main() -> None:
         where = "standard input"
         batches = LineReader(sys.stdin.fileno(), where).batches(args.batch_size)
     seen = 0  # lines before this batch
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack, output_errors(args.output):
         out = sys.stdout
         if args.output:  # complete or absent: written beside, renamed at the end
             tmp = stack.enter_context(atomic_path(args.output))

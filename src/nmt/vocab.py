@@ -62,7 +62,14 @@ class PieceTokenizer:
     def __post_init__(self) -> None:
         if not self.model.is_file():
             raise MissingInput(self.model)
-        object.__setattr__(self, "processor", spm.SentencePieceProcessor(str(self.model)))
+        try:
+            processor = spm.SentencePieceProcessor(str(self.model))
+        except (RuntimeError, OSError):
+            raise NMTError(
+                f"{self.model} is not a SentencePiece model (damaged, or another file): copy "
+                "the package again, or rebuild it (dvc repro)"
+            ) from None
+        object.__setattr__(self, "processor", processor)
 
     def split(self, lines: list[str]) -> list[list[str]]:
         return self.processor.encode([lowered_line(s, self.lowercase) for s in lines], out_type=str)
