@@ -384,6 +384,39 @@ def test_speed_benchmark_runs_on_the_pipeline_data(project):
 
 
 @pytest.mark.slow
+def test_rows_side_by_side_are_the_train_stage_with_their_own_settings(project):
+    """bench/search_rows.py: a row at the committed settings trains the model `dvc repro`
+    keeps, byte for byte; a row with R-Drop and subword sampling trains another; both are
+    scored on val."""
+    root, env = project
+    run(root, env, "git", "checkout", "-q", "--", ".")  # the committed params
+    run(root, env, "dvc", "repro", "-q", "train@transformer")  # built, or from the cache
+    regularised = ("transformer.train.rdrop_alpha=1", "transformer.train.subword_sampling=0.1")
+    args = ("--out", "rows", "--beams", "1", "--alphas", "0.6", "--row", "base")
+    out = run(
+        root,
+        env,
+        "python",
+        "bench/search_rows.py",
+        "transformer",
+        *args,
+        "--row",
+        "regularised",
+        *regularised,
+    )
+    records = json.loads((root / "rows/rows.json").read_text())["rows"]
+    assert [r["name"] for r in records] == ["base", "regularised"]
+    assert all(r["exit"] == 0 and r["val"][0]["beam_size"] == 1 for r in records), out
+    assert records[1]["settings"] == list(regularised)
+    base, other = (
+        package_bytes(root / "rows" / name / "models/transformer")
+        for name in ("base", "regularised")
+    )
+    assert base == package_bytes(root / "models/transformer")
+    assert other["model.safetensors"] != base["model.safetensors"]
+
+
+@pytest.mark.slow
 def test_two_process_training_and_a_queued_sweep(project):
     root, env = project
     run(root, env, "git", "checkout", "-q", "--", ".")  # the committed tiny results
