@@ -199,6 +199,30 @@ class Counted:
         return self.engine.text(hypothesis)
 
 
+def test_a_body_over_the_cap_is_refused_before_it_is_read_whole(client):
+    """413 by Content-Length, and for a body sent in chunks (no length) once they pass the
+    cap; a body within the cap of the same shape is answered."""
+    cap = LIMITS.max_body
+    big = json.dumps({"model": "transformer", "text": ["ein hund"], "pad": "x" * cap})
+    for response in (
+        client.post("/translate", content=big, headers={"content-type": "application/json"}),
+        client.post(
+            "/translate",
+            content=(big[i : i + 4096].encode() for i in range(0, len(big), 4096)),
+            headers={"content-type": "application/json"},
+        ),
+    ):
+        assert response.status_code == 413
+        assert response.json() == {
+            "error": f"the request body is over {cap} bytes; send fewer or shorter lines"
+        }
+    small = json.dumps({"model": "transformer", "text": ["ein hund"], "pad": "x" * 1000})
+    response = client.post(
+        "/translate", content=small, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422 and "pad" in response.json()["error"]  # read and parsed
+
+
 def test_requests_that_arrive_together_are_translated_together(workdir, client):
     served = ServedModel.load(workdir / "models/attention", "pytorch")
     served.engine = counted = Counted(served.engine)

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 
 from nmt import NMTError
 from nmt.batcher import Batcher
+from nmt.body_cap import BodyCap
 from nmt.checkpoint import read_config
 from nmt.cli import run_stage
 from nmt.config import EvaluateParams
@@ -159,6 +160,12 @@ class Limits:
     max_chars: int = 1000  # characters per line
     batch_window_ms: float = 5.0  # 0: each request translated alone
 
+    @property
+    def max_body(self) -> int:
+        """Bytes a request may send: every line at its longest, each character JSON-escaped
+        at its widest (12 bytes: a surrogate pair), and room for the other fields."""
+        return self.max_lines * self.max_chars * 12 + 65536
+
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
@@ -254,6 +261,7 @@ def create_app(models: list[ServedModel], limits: Limits) -> FastAPI:
         yield
 
     app = FastAPI(title="nmt", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(BodyCap, limit=limits.max_body)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -331,7 +339,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "are translated together; 0: each alone",
     )
     parser.add_argument("--max-lines", type=int, default=Limits.max_lines, help="per request")
-    parser.add_argument("--max-chars", type=int, default=Limits.max_chars, help="per line")
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=Limits.max_chars,
+        help="per line; with --max-lines it caps a request's body (413 above the cap)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         raise NMTError(f"--port must be between 1 and 65535, got {args.port}")
