@@ -1,5 +1,3 @@
-from unittest import mock
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,7 +5,13 @@ import torch.nn.functional as F
 from bench.seed_loop import reference_loss
 from nmt import PAD_ID, NMTError
 from nmt.config import available_archs
-from nmt.loss import LinearCrossEntropy, consistency_loss, sequence_loss, teacher_forced_runs
+from nmt.loss import (
+    ConsistencyCrossEntropy,
+    LinearCrossEntropy,
+    consistency_loss,
+    sequence_loss,
+    teacher_forced_runs,
+)
 from nmt.models import architecture, build_model, model_params
 
 TINY = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0}
@@ -405,28 +409,28 @@ def test_consistency_loss_without_dropout_is_the_loss(arch, forcing):
         assert a is None or torch.allclose(a, b, rtol=1e-4, atol=1e-6), name
 
 
-def test_consistency_loss_adds_the_symmetric_kl_between_dropout_passes():
-    """With dropout the passes differ: the loss exceeds the cross-entropy by alpha / 4 times
-    KL(p1 || p2) + KL(p2 || p1), as torch's kl_div computes it from the same logits."""
-    model = tiny("transformer", dropout=0.3)
-    model.train()
-    src, src_len, trg = batch((6, 5, 4))
-    forced = torch.ones(7, dtype=torch.bool)
-    captured = {}
-    real = F.cross_entropy
-
-    def spy(logits, *args, **kwargs):
-        captured["logits"] = logits.detach()
-        return real(logits, *args, **kwargs)
-
-    torch.manual_seed(3)
-    with mock.patch.object(F, "cross_entropy", spy):
-        loss, cross_entropy = consistency_loss(model, src, src_len, trg, forced, 4.0)
-    first, second = captured["logits"].log_softmax(-1).chunk(2)
+@pytest.mark.parametrize("per_row_bias", [False, True])
+def test_consistency_cross_entropy_is_r_drop_s_loss_with_its_gradients(per_row_bias):
+    """The fused node against the loss written with autograd: the mean of the two passes'
+    label-smoothed cross-entropies plus alpha / 4 times KL(p1 || p2) + KL(p2 || p1), as
+    torch's kl_div computes them."""
+    torch.manual_seed(0)
+    features = torch.randn(10, 6, requires_grad=True)  # 5 row pairs
+    weight = torch.randn(9, 6, requires_grad=True)
+    bias = torch.randn(*((10, 9) if per_row_bias else (9,)), requires_grad=True)
+    targets = torch.randint(0, 9, (5,)).repeat(2)
+    logits = features @ weight.t() + bias
+    first, second = logits.log_softmax(-1).chunk(2)
     kl = F.kl_div(second, first, log_target=True, reduction="sum") + F.kl_div(
         first, second, log_target=True, reduction="sum"
     )
-    tokens = int((trg[1:] != PAD_ID).sum())
-    assert kl.item() > 0
-    assert (loss - cross_entropy).item() == pytest.approx(4.0 / 4 * kl.item() / tokens, rel=1e-4)
-    assert first.shape[0] == tokens
+    ce = F.cross_entropy(logits, targets, label_smoothing=0.1, reduction="sum") / 2
+    want = ce + 3.0 / 4 * kl
+    inputs = (features, weight, bias)
+    want_grads = torch.autograd.grad(want, inputs)
+    got, got_ce = ConsistencyCrossEntropy.apply(features, weight, bias, targets, 0.1, 3.0)
+    assert kl.item() > 0.1
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    assert got_ce.item() == pytest.approx(ce.item(), rel=1e-5)
+    for a, b in zip(torch.autograd.grad(got, inputs), want_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 
 from nmt import PAD_ID
 
@@ -75,6 +74,67 @@ class LinearCrossEntropy(torch.autograd.Function):
         grad_logits = probs.index_put_(
             (torch.arange(len(targets), device=targets.device), targets),
             torch.tensor(-(1.0 - ctx.smoothing), device=probs.device),
+            accumulate=True,
+        ).mul_(grad)
+        grad_bias = grad_logits if ctx.per_row_bias else grad_logits.sum(0)
+        return grad_logits @ weight, grad_logits.t() @ features, grad_bias, None, None, None
+
+
+class ConsistencyCrossEntropy(torch.autograd.Function):
+    """R-Drop's loss summed over row pairs, as one autograd node: the first half of the rows
+    and the second are the two passes over the same targets. Returns the loss,
+    (CE_1 + CE_2) / 2 + alpha / 4 (KL(p1 || p2) + KL(p2 || p1)), and its cross-entropy part.
+
+    The logits, log-probabilities and probabilities are each one [2N, V] buffer, and the
+    backward is written out, so that no autograd graph of [N, V] temporaries is kept; for a
+    pass's logits z1 (with d = log p1 - log p2, per row KL12 = sum p1 d):
+    dK/dz1 = p1 (d - KL12) + p1 - p2, and the same with the passes swapped."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        features: torch.Tensor,  # [2N, F]
+        weight: torch.Tensor,  # [V, F]
+        bias: torch.Tensor,  # [V], or [2N, V] per row
+        targets: torch.Tensor,  # [2N]
+        smoothing: float,
+        alpha: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs = torch.addmm(bias, features, weight.t())
+        log_probs -= log_probs.max(1, keepdim=True).values
+        probs = log_probs.exp()
+        totals = probs.sum(1, keepdim=True)
+        probs /= totals
+        log_probs -= totals.log_()
+        gold = log_probs.gather(1, targets.unsqueeze(1))
+        cross_entropy = -((1 - smoothing) * gold.sum() + smoothing * log_probs.mean(1).sum()) / 2
+        first, second = probs.chunk(2)
+        log_ratio = log_probs[: len(first)].sub_(log_probs[len(first) :])  # d, over log p1
+        symmetric_kl = ((first - second) * log_ratio).sum()
+        ctx.save_for_backward(features, weight, targets, probs, log_ratio)
+        ctx.per_row_bias, ctx.smoothing, ctx.alpha = bias.dim() == 2, smoothing, alpha
+        ctx.mark_non_differentiable(cross_entropy)
+        return cross_entropy + alpha / 4 * symmetric_kl, cross_entropy
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        features, weight, targets, probs, log_ratio = ctx.saved_tensors
+        first, second = probs.chunk(2)
+        kl_first = (first * log_ratio).sum(1, keepdim=True)  # KL(p1 || p2) per row
+        kl_second = -(second * log_ratio).sum(1, keepdim=True)  # KL(p2 || p1)
+        grad_logits = torch.empty_like(probs)
+        near, far = grad_logits.chunk(2)
+        torch.mul(first, log_ratio.sub(kl_first), out=near)
+        torch.mul(second, log_ratio.add_(kl_second).neg_(), out=far)  # log_ratio is spent
+        difference = first - second
+        near += difference
+        far -= difference
+        grad_logits *= ctx.alpha / 4
+        grad_logits += probs / 2
+        grad_logits -= ctx.smoothing / probs.shape[1] / 2
+        grad_logits.index_put_(
+            (torch.arange(len(targets), device=targets.device), targets),
+            torch.tensor(-(1.0 - ctx.smoothing) / 2, device=probs.device),
             accumulate=True,
         ).mul_(grad)
         grad_bias = grad_logits if ctx.per_row_bias else grad_logits.sum(0)
@@ -209,15 +269,13 @@ def consistency_loss(
     order = pair.argsort()
     bias = twice.bias[order] if twice.bias.dim() == 2 else twice.bias
     with torch.autocast(trg.device.type, enabled=False):
-        logits = twice.features[order].float() @ twice.weight.float().t() + bias.float()
-        log_probs = logits.log_softmax(-1)
-        cross_entropy = (
-            F.cross_entropy(
-                logits, twice.targets[order], label_smoothing=label_smoothing, reduction="sum"
-            )
-            / 2
+        total, cross_entropy = ConsistencyCrossEntropy.apply(
+            twice.features[order].float(),
+            twice.weight.float(),
+            bias.float(),
+            twice.targets[order],
+            label_smoothing,
+            alpha,
         )
-        first, second = log_probs.chunk(2)
-        symmetric_kl = ((first.exp() - second.exp()) * (first - second)).sum()
     count = tokens or twice.tokens / 2
-    return (cross_entropy + alpha / 4 * symmetric_kl) / count, cross_entropy.detach() / count
+    return total / count, cross_entropy / count
