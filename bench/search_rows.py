@@ -16,6 +16,7 @@ rows.json, every row's record.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -72,7 +73,7 @@ def train_and_score(arch: str, beams: list[int], alphas: list[float]) -> None:
 
 def with_settings(base: dict, settings: list[str]) -> dict:
     """params.yaml's contents with KEY=VALUE settings (dotted keys, YAML values) applied."""
-    params = json.loads(json.dumps(base))
+    params = copy.deepcopy(base)
     for setting in settings:
         key, _, value = setting.partition("=")
         *path, last = key.split(".")

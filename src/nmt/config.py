@@ -335,10 +335,9 @@ def parse_params(raw: Any) -> Params:
         params.evaluate_params(arch)
         vocab = params.archs.get(arch)
         if train.subword_sampling and vocab and vocabs[vocab].kind != "sentencepiece":
-            key = "train.subword_sampling"
-            own = key.split(".")[1] in params.section(arch).train
+            key = params.key(arch, "train", "subword_sampling")
             raise ParamsError(
-                f"params.yaml: {arch + '.' if own else ''}{key} samples SentencePiece "
+                f"params.yaml: {key} samples SentencePiece "
                 f"segmentations, but archs.{arch} reads the {vocabs[vocab].kind} vocabulary "
                 f"{vocab!r}: set it to 0 or point archs.{arch} to a sentencepiece vocabulary"
             )

@@ -30,16 +30,23 @@ IDS_DTYPE = np.dtype("<i4")  # token ids on disk
 SIDES = ("src", "trg")
 
 
+def fits(ids: np.ndarray, max_len: int) -> bool:
+    """Whether a framed sentence holds at most `max_len` tokens (<sos>/<eos> not counted)."""
+    return len(ids) - 2 <= max_len
+
+
+def kept_pairs(src: Sequence[np.ndarray], trg: Sequence[np.ndarray], max_len: int) -> list[int]:
+    """The positions of the pairs whose sides both fit `max_len`: a rare runaway line would
+    otherwise set a whole batch's length."""
+    pairs = zip(src, trg, strict=True)
+    return [i for i, (s, t) in enumerate(pairs) if fits(s, max_len) and fits(t, max_len)]
+
+
 def drop_long_pairs(
     src: list[np.ndarray], trg: list[np.ndarray], max_len: int
 ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """The pairs whose sides both hold at most `max_len` words (<sos>/<eos> not counted), and
-    how many were dropped: a rare runaway line would otherwise set a whole batch's length."""
-    keep = [
-        i
-        for i, (s, t) in enumerate(zip(src, trg, strict=True))
-        if max(len(s), len(t)) - 2 <= max_len
-    ]
+    """The pairs that fit `max_len` (`kept_pairs`), and how many were dropped."""
+    keep = kept_pairs(src, trg, max_len)
     return [src[i] for i in keep], [trg[i] for i in keep], len(src) - len(keep)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from nmt import NMTError
 from nmt.batching import ParallelData
+from nmt.ids import fits, kept_pairs
 from nmt.tokenization import iter_pairs
 from nmt.vocab import Vocabulary
 
@@ -34,11 +35,7 @@ class SampledSegmentations:
             (list(side) for side in zip(*pairs, strict=True)) if pairs else ([], [])
         )
         best = vocabs[0].encode(src_lines), vocabs[1].encode(trg_lines)
-        keep = [
-            i
-            for i, (s, t) in enumerate(zip(*best, strict=True))
-            if max(len(s), len(t)) - 2 <= max_len
-        ]
+        keep = kept_pairs(*best, max_len)  # as numericalize keeps them
         self.lines = [src_lines[i] for i in keep], [trg_lines[i] for i in keep]
         self.best = [best[0][i] for i in keep], [best[1][i] for i in keep]
         self.vocabs, self.alpha, self.seed = vocabs, alpha, seed
@@ -85,6 +82,6 @@ class SampledSegmentations:
             seed = int(np.random.SeedSequence([self.seed, epoch, side]).generate_state(1)[0])
             sampled = vocab.sample(lines, self.alpha, seed)
             sides.append(
-                [s if len(s) - 2 <= self.max_len else b for s, b in zip(sampled, best, strict=True)]
+                [s if fits(s, self.max_len) else b for s, b in zip(sampled, best, strict=True)]
             )
         return ParallelData(sides[0], sides[1], self.reverse_src)

@@ -186,6 +186,7 @@ class Trainer:
     best_valid: float = math.inf
     best_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    _resampled: tuple[int, ParallelData] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.files = RunFiles(self.run_dir, self.params.average)
@@ -202,8 +203,13 @@ class Trainer:
         self.teacher_forcing_rng = torch.Generator().manual_seed(self.seed)
 
     def epoch_data(self, epoch: int) -> ParallelData:
-        """The training pairs of an epoch (from 0)."""
-        return self.train_data if self.resample is None else self.resample(epoch)
+        """The training pairs of an epoch (from 0); a resampled epoch's are made once, though
+        both the schedule's length and the first epoch ask for epoch 0's."""
+        if self.resample is None:
+            return self.train_data
+        if self._resampled is None or self._resampled[0] != epoch:
+            self._resampled = epoch, self.resample(epoch)
+        return self._resampled[1]
 
     def epoch_batches(self, epoch: int, data: ParallelData) -> list[np.ndarray]:
         """The training batches of an epoch (from 0), in order; whole batches, which ranks split."""

@@ -30,6 +30,13 @@ from nmt.runtime import resolve_device, show_progress
 from nmt.search import Hypothesis, SearchSettings
 from nmt.translator import Engine, Translator
 
+SEARCH_FLAGS = {  # SearchSettings' fields, as this command's options
+    "beam_size": "--beam",
+    "n_best": "--n-best",
+    "length_penalty": "--length-penalty",
+    "max_len": "--max-len",
+    "batch_size": "--batch-size",
+}
 DEFAULTS = EvaluateParams()  # the search settings evaluation uses unless params.yaml says
 
 
@@ -147,10 +154,9 @@ def parse_args() -> argparse.Namespace:
             args.beam, args.length_penalty, args.max_len, args.batch_size, args.n_best
         )
     except NMTError as err:  # named as this command's options
-        flags = {"beam_size": "beam", "n_best": "n-best", "length_penalty": "length-penalty"}
         message = str(err)
-        for name, flag in {**flags, "max_len": "max-len", "batch_size": "batch-size"}.items():
-            message = message.replace(name, f"--{flag}")
+        for name, flag in SEARCH_FLAGS.items():
+            message = message.replace(name, flag)
         raise NMTError(message) from None
     if args.sentences and args.input:
         raise NMTError("give sentences or --input, not both")
