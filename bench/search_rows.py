@@ -33,6 +33,7 @@ from nmt.config import available_archs, load_params
 from nmt.io import write_json
 from nmt.run import TrainingRun
 from nmt.runtime import Ranks, resolve_device
+from nmt.settings import train_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRESS, SCORES = "epochs.jsonl", "row.json"
@@ -49,7 +50,7 @@ def train_and_score(arch: str, beams: list[int], alphas: list[float]) -> None:
     """In a row's folder: train, keep the model, score it on val for every beam and alpha."""
     start = time.time()
     params = load_params()
-    run = TrainingRun.start(params, arch, resolve_device(params.device), Ranks())
+    run = TrainingRun.start(train_settings(params, arch), resolve_device(params.device), Ranks())
 
     def progress(record: dict[str, float]) -> None:
         with open(PROGRESS, "a") as log:

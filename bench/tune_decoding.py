@@ -15,28 +15,26 @@ import argparse
 import itertools
 from pathlib import Path
 
-from nmt.batching import ParallelData
 from nmt.config import available_archs, load_params
 from nmt.evaluation import Scorer
 from nmt.io import write_json
-from nmt.paths import IDS, RAW
-from nmt.tokenization import read_lines
-from nmt.translator import Translator
+from nmt.measure import Split, decode_and_score, pipeline_translator
+from nmt.settings import evaluate_settings
 
 
 def tune(arch: str, beams: list[int], alphas: list[float], by: str) -> list[dict]:
     """The val scores of the pipeline's model for every beam and length penalty, best first."""
-    params = load_params()
-    settings = params.evaluate_params(arch)
-    translator = Translator.of_pipeline(params, arch)
-    data = ParallelData.load(IDS / params.vocab_of(arch), "val", translator.params.reverse_src)
-    score = Scorer(read_lines(RAW / f"val.{params.data.trg_lang}"), params.data.trg_lang)
+    settings = evaluate_settings(load_params(), arch)
+    translator = pipeline_translator(settings)
+    split = Split.load(settings, "val")
+    score = Scorer(split.references, settings.langs[1])
     rows = []
     for beam, alpha in itertools.product(beams, alphas):
         if beam == 1 and alpha != alphas[0]:
             continue  # greedy search has no length penalty
-        found = translator.translate_data(data, settings.search(beam, alpha))
-        scores, _ = score([translator.text(h) for h in found])
+        _, scores, _ = decode_and_score(
+            translator, split, settings.evaluate.search(beam, alpha), score
+        )
         rows.append({"beam_size": beam, "length_penalty": alpha, **scores})
         print(
             f"beam {beam:>2} alpha {alpha:.2f}: "

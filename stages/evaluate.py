@@ -1,44 +1,43 @@
 """Stage `evaluate@<arch>`: test loss, PPL, BLEU (cased, lowercased, tokenized) and chrF of
 greedy and beam search on every test set into results/eval_<arch>.json; the beam
-translations into translations/<arch>/; and what experiments are compared by, the first test
-set's loss, PPL and beam scores, into metrics/eval_<arch>.json (DVC metrics)."""
+translations into translations/<arch>/; what experiments are compared by, the first test
+set's loss, PPL and beam scores, into metrics/eval_<arch>.json (DVC metrics); and the beam
+search it ran into the package (models/<arch>/decoding.json), which `translate` then runs."""
 
 import math
 
-from nmt.batching import ParallelData
 from nmt.cli import run_stage, stage_arch
-from nmt.config import load_params
 from nmt.evaluation import Scorer
 from nmt.io import write_json, write_text
-from nmt.paths import IDS, METRICS, RAW, RESULTS, TRANSLATIONS
+from nmt.measure import Split, decode_and_score, pipeline_translator
+from nmt.package import Decoding, write_decoding
+from nmt.paths import IDS, METRICS, RESULTS, TRANSLATIONS, model_path
 from nmt.runtime import use_threads
-from nmt.tokenization import read_lines
+from nmt.settings import EvaluateSettings
 from nmt.training import evaluate_loss
-from nmt.translator import Translator
 
 COMPARED_SCORES = ("bleu", "bleu_tokenized", "chrf")  # of beam search
 
 
 def main() -> None:
     arch = stage_arch(__doc__)
-    params = load_params()
-    settings, trg_lang = params.evaluate_params(arch), params.data.trg_lang
-    use_threads(settings.threads, params.key(arch, "evaluate", "threads"))
-    translator = Translator.of_pipeline(params, arch)
+    settings = EvaluateSettings.read(arch)
+    evaluate = settings.evaluate
+    use_threads(evaluate.threads, settings.threads_key)
+    translator = pipeline_translator(settings)
     results: dict[str, dict] = {}
     signatures: dict[str, str] = {}  # how sacreBLEU scored: the same for every test set
-    for name in settings.test_sets:
-        data = ParallelData.load(IDS / params.vocab_of(arch), name, translator.params.reverse_src)
-        score = Scorer(read_lines(RAW / f"{name}.{trg_lang}"), trg_lang)
-        loss = evaluate_loss(translator.model, data, settings.batch_size)
+    for name in evaluate.test_sets:
+        split = Split.load(settings, name)
+        score = Scorer(split.references, settings.langs[1])
+        data = translator.split(IDS / settings.vocab, name)
+        loss = evaluate_loss(translator.model, data, evaluate.batch_size)
         results[name] = {"loss": loss, "ppl": math.exp(loss)}
         outputs = {}
-        for search, beam_size in (("greedy", 1), ("beam", settings.beam_size)):
-            found = translator.translate_data(
-                data, settings.search(beam_size), progress=f"{arch} {name} {search}"
+        for search, beam_size in (("greedy", 1), ("beam", evaluate.beam_size)):
+            outputs[search], results[name][search], signatures = decode_and_score(
+                translator, split, evaluate.search(beam_size), score, f"{arch} {name} {search}"
             )
-            outputs[search] = [translator.text(h) for h in found]
-            results[name][search], signatures = score(outputs[search])
         write_text(TRANSLATIONS / arch / f"{name}.txt", "".join(f"{t}\n" for t in outputs["beam"]))
         greedy, beam = results[name]["greedy"], results[name]["beam"]
         print(
@@ -48,10 +47,11 @@ def main() -> None:
             f"chrF {beam['chrf']:.2f}"
         )
     write_json(RESULTS / f"eval_{arch}.json", {**results, "signatures": signatures})
-    first = settings.test_sets[0]
+    first = evaluate.test_sets[0]
     compared = {key: results[first][key] for key in ("loss", "ppl")}
     compared |= {key: results[first]["beam"][key] for key in COMPARED_SCORES}
     write_json(METRICS / f"eval_{arch}.json", {first: compared})
+    write_decoding(model_path(arch), Decoding.of(evaluate))
 
 
 if __name__ == "__main__":

@@ -5,28 +5,30 @@ attention weights (the LSTM, Cho's GRU) gets an empty folder."""
 import itertools
 
 from nmt.cli import run_stage, stage_arch
-from nmt.config import load_params
+from nmt.measure import pipeline_translator
 from nmt.paths import PLOTS, RAW
+from nmt.plots import plot_translation
 from nmt.runtime import use_threads
+from nmt.settings import EvaluateSettings
 from nmt.tokenization import iter_lines
-from nmt.translator import Translator
 
 
 def main() -> None:
     arch = stage_arch(__doc__)
-    params = load_params()
-    src_lang, settings = params.data.src_lang, params.evaluate_params(arch)
-    use_threads(settings.threads, params.key(arch, "evaluate", "threads"))
-    translator = Translator.of_pipeline(params, arch)
-    test_set = settings.test_sets[0]
-    lines = list(itertools.islice(iter_lines(RAW / f"{test_set}.{src_lang}"), settings.heatmaps))
-    greedy = settings.search(beam_size=1, length_penalty=0.0)
+    settings = EvaluateSettings.read(arch)
+    evaluate = settings.evaluate
+    use_threads(evaluate.threads, settings.threads_key)
+    translator = pipeline_translator(settings)
+    test_set = evaluate.test_sets[0]
+    source = RAW / f"{test_set}.{settings.langs[0]}"
+    lines = list(itertools.islice(iter_lines(source), evaluate.heatmaps))
+    greedy = evaluate.search(beam_size=1, length_penalty=0.0)
     found = [best for best, *_ in translator.translate(lines, greedy)]
     out = PLOTS / arch
     out.mkdir(parents=True, exist_ok=True)  # the stage's output, even with nothing to draw
     drawn = [(s, h) for s, h in zip(lines, found, strict=True) if h.attention is not None]
     for number, (line, hypothesis) in enumerate(drawn):
-        translator.plot(line, hypothesis, out / f"{test_set}_{number}.png")
+        plot_translation(translator, line, hypothesis, out / f"{test_set}_{number}.png")
     print(f"heatmaps: {arch}: {len(drawn)} heatmaps in {out}/")
 
 

@@ -5,8 +5,8 @@ import sys
 from collections.abc import Callable
 
 from dvclive import Live
+
 from nmt.cli import run_stage, stage_arch
-from nmt.config import load_params
 from nmt.paths import LIVE
 from nmt.run import TrainingRun
 from nmt.runtime import (
@@ -19,6 +19,7 @@ from nmt.runtime import (
     under_torchrun,
     use_threads,
 )
+from nmt.settings import TrainSettings
 
 
 def curves_to(live: Live) -> Callable[[dict[str, float]], None]:
@@ -36,15 +37,15 @@ def curves_to(live: Live) -> Callable[[dict[str, float]], None]:
 
 def main() -> None:
     arch = stage_arch(__doc__)
-    params = load_params()
-    train = params.train_params(arch)
-    use_threads(train.threads, params.key(arch, "train", "threads"))
-    device = resolve_device(params.device)
+    settings = TrainSettings.read(arch)
+    train = settings.train
+    use_threads(train.threads, settings.threads_key)
+    device = resolve_device(settings.device)
     check_mixed_precision(device, train.amp, cpu_info())  # before any rank starts
     if train.processes > 1 and not under_torchrun():
         sys.exit(relaunch(train.processes, sys.argv))
     device, ranks = start_ranks(device, train.processes)
-    run = TrainingRun.start(params, arch, device, ranks)
+    run = TrainingRun.start(settings, device, ranks)
     if ranks.is_main:  # which writes everything
         with Live(str(LIVE / arch), resume=run.resumed, save_dvc_exp=False, dvcyaml=None) as live:
             summary = run.trainer.fit(on_epoch=curves_to(live))

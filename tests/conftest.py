@@ -59,10 +59,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import pandas as pd
     import torch
 
-    from nmt.checkpoint import save_model
     from nmt.config import WordVocabParams
     from nmt.export import export_ctranslate2
     from nmt.models import architecture, build_model
+    from nmt.package import UNMEASURED, Trained, save_model, write_decoding
     from nmt.tokenization import tokenize
     from nmt.vocab import build_words
 
@@ -80,6 +80,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         params = architecture(arch).Params(emb_dim=8, hid_dim=8, dropout=0.0, **own)
         model = build_model(arch, params, *sizes)
         vocab = root / "data/vocab/words"
-        save_model(root / "models" / arch, model, arch, params, vocab, ("de", "en"))
+        trained = Trained(epoch=1, valid_loss=1.0)
+        save_model(root / "models" / arch, model, arch, params, vocab, ("de", "en"), trained)
+        write_decoding(root / "models" / arch, UNMEASURED)  # as if evaluated at the defaults
     export_ctranslate2(root / "models/transformer", root / "exports/transformer")
     return root

@@ -15,6 +15,7 @@ from nmt.config import (
     parse_params,
 )
 from nmt.models import model_params
+from nmt.settings import EvaluateSettings, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,35 +79,46 @@ def test_train_section_of_one_architecture_overrides_only_it():
 
 def test_dvc_yaml_tracks_training_settings_through_the_settings_stage():
     """settings@<arch> tracks every key its architecture may read (the shared sections whole,
-    its own model and train sections) and train@<arch> tracks only its output, so a change to
-    another architecture's section, to decoding, or to a shared key the architecture overrides
-    does not retrain it; evaluate@ and heatmaps@ track the architecture's evaluate section."""
+    its own sections), and train@, evaluate@ and heatmaps@<arch> track only the file of it that
+    they read, so a change to another architecture's section, to decoding, or to a shared key
+    the architecture overrides does not retrain it."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     settings, train = stages["settings"], stages["train"]
     assert settings["foreach"] == train["foreach"] == "${archs}"
     tracked = set(settings["do"]["params"])
-    assert {"seed", "device", "batch", "model", "train", "${key}.model", "${key}.train"} <= tracked
-    assert "${key}" not in tracked and "${key}.evaluate" not in tracked
-    assert "params" not in train["do"] and "data/settings/${key}.json" in train["do"]["deps"]
+    own = {"${key}.model", "${key}.train", "${key}.evaluate"}
+    assert {
+        "seed",
+        "device",
+        "batch",
+        "model",
+        "train",
+        "evaluate",
+        "data.max_len",
+    } | own <= tracked
+    assert "${key}" not in tracked
+    assert "params" not in train["do"] and "data/settings/${key}/train.json" in train["do"]["deps"]
     for name in ("evaluate", "heatmaps"):
-        assert "${key}.evaluate" in stages[name]["do"]["params"]
+        assert "params" not in stages[name]["do"]
+        assert "data/settings/${key}/evaluate.json" in stages[name]["do"]["deps"]
     for arch in raw_params()["archs"]:  # DVC tracks a section only where params.yaml has it
         assert {"model", "train", "evaluate"} <= set(raw_params()[arch]), arch
 
 
 def test_settings_change_only_where_an_architecture_reads_the_change(tmp_path, monkeypatch):
-    """The settings stage's file: what the train stage reads, resolved; a shared key that the
-    Transformer overrides leaves its file byte for byte as it was, and changes the GRU's."""
+    """The settings stage's files: what the train and evaluate stages read, resolved; a shared
+    key that the Transformer overrides leaves its file byte for byte as it was, and changes the
+    GRU's; a decoding key changes the evaluate files alone."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["settings.py", "transformer"])
 
-    def written(raw: dict) -> dict[str, bytes]:
+    def written(raw: dict, name: str = "train") -> dict[str, bytes]:
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
         files = {}
         for arch in ("gru", "transformer"):
             sys.argv[1] = arch
             runpy.run_path(str(ROOT / "stages/settings.py"), run_name="__main__")
-            files[arch] = (tmp_path / f"data/settings/{arch}.json").read_bytes()
+            files[arch] = (tmp_path / f"data/settings/{arch}/{name}.json").read_bytes()
         return files
 
     raw = raw_params()
@@ -118,6 +130,11 @@ def test_settings_change_only_where_an_architecture_reads_the_change(tmp_path, m
     raw["model"]["hid_dim"] = 1024
     after = written(raw)
     assert after["transformer"] == before["transformer"] and after["gru"] != before["gru"]
+    assert TrainSettings.read("gru").model.hid_dim == 1024  # what train reads: typed
+    decoding = written(raw, "evaluate")
+    raw["evaluate"]["beam_size"] = 3
+    assert written(raw) == after and written(raw, "evaluate")["gru"] != decoding["gru"]
+    assert EvaluateSettings.read("gru").evaluate.beam_size == 3
 
 
 def test_evaluate_section_of_one_architecture_overrides_only_it():

@@ -3,12 +3,12 @@ import pytest
 import torch
 
 from nmt import EOS_ID, PAD_ID, SOS_ID, SPECIALS
+from nmt.batching import ParallelData
 from nmt.config import BatchParams, TrainParams, available_archs
 from nmt.decoding import (
     greedy_search,
     length_penalty,
     ranked_beams,
-    source_data,
     translate_corpus,
 )
 from nmt.export import SpecConverter, ctranslate2_spec
@@ -30,7 +30,7 @@ EXTRA = {
 def best_of_corpus(model, data, batch_size, max_len, beam_size=1, alpha=0.0) -> list:
     """The best hypothesis of each sentence of `data`."""
     settings = SearchSettings(beam_size, alpha, max_len, batch_size)
-    return [hypotheses[0] for hypotheses in translate_corpus(model, data, settings)]
+    return [hypotheses[0] for hypotheses in translate_corpus(model, data.src, settings)]
 
 
 def tiny(arch: str, std: float = 0.5) -> torch.nn.Module:
@@ -181,7 +181,9 @@ def test_done_sentences_leaving_the_batch_change_no_translation(trained, arch, m
     def translations(compact: float) -> list[list[list]]:
         monkeypatch.setattr("nmt.decoding.COMPACT", compact)
         return [
-            translate_corpus(model, data, SearchSettings(beam_size, 0.6, 30, 60, n_best=beam_size))
+            translate_corpus(
+                model, data.src, SearchSettings(beam_size, 0.6, 30, 60, n_best=beam_size)
+            )
             for beam_size in (1, 4)
         ]
 
@@ -210,7 +212,7 @@ def test_ctranslate2_export_translates_alike(trained, beam_size, tmp_path):
     SpecConverter(ctranslate2_spec(model, names, names)).convert(str(tmp_path / "ct2"))
     engine = ctranslate2.Translator(str(tmp_path / "ct2"), "cpu")
     data = random_pairs(60, vocab=24, seed=7)
-    ours = translate_corpus(model, data, SearchSettings(beam_size, 0.0, 30, 60))
+    ours = translate_corpus(model, data.src, SearchSettings(beam_size, 0.0, 30, 60))
     sources = [[names[i] for i in sentence[1:-1]] for sentence in data.src]
     theirs = engine.translate_batch(
         sources,
@@ -259,5 +261,5 @@ def test_corpus_translation_keeps_order_and_is_independent_of_batching(arch, bea
     whole = best_of_corpus(model, data, batch_size=23, max_len=10, beam_size=beam_size)
     batched = best_of_corpus(model, data, batch_size=4, max_len=10, beam_size=beam_size)
     assert [h.tokens for h in whole] == [h.tokens for h in batched]
-    alone = [best_of_corpus(model, source_data([s], False), 1, 10, beam_size)[0] for s in data.src]
+    alone = [best_of_corpus(model, ParallelData([s], [s]), 1, 10, beam_size)[0] for s in data.src]
     assert [h.tokens for h in alone] == [h.tokens for h in whole]

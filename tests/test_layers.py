@@ -72,3 +72,33 @@ def test_the_model_layer_knows_no_loss_training_or_search():
 def test_the_cycle_finder_finds_one():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+def external_imports(path: Path) -> set[str]:
+    """The top-level packages outside this one that `path` imports anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found - {"nmt"}
+
+
+def test_the_translation_library_stands_alone():
+    """`Translator` and what it loads know no pipeline folder, stage, plotting backend or
+    progress bar: a notebook or another program imports it without them."""
+    edges = graph()
+    library: set[str] = set()
+    todo = ["nmt.translator"]
+    while todo:
+        name = todo.pop()
+        if name not in library:
+            library.add(name)
+            todo += edges[name]
+    pipeline = {"nmt.paths", "nmt.cli", "nmt.settings", "nmt.measure", "nmt.plots", "nmt.runtime"}
+    assert not library & pipeline, sorted(library & pipeline)
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    for name in sorted(library):
+        outside = external_imports(paths[name]) & {"tqdm", "matplotlib", "dvclive", "dvc"}
+        assert not outside, f"{name} imports {sorted(outside)}"

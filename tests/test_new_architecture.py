@@ -80,9 +80,9 @@ before = evaluate_loss(model, valid, 32)
 run_dir = Path(sys.argv[1])
 trainer = Trainer(model, train, valid, train_params, params.batch, 0, run_dir, "toy")
 summary = trainer.fit()
-greedy = [h for h, in translate_corpus(model, valid, SearchSettings(1, 0.0, 12, 8))]
-beam_one = [h for h, in translate_corpus(model, valid, SearchSettings(1, 0.6, 12, 8))]
-beam = [h for h, in translate_corpus(model, valid, SearchSettings(3, 0.6, 12, 8))]
+greedy = [h for h, in translate_corpus(model, valid.src, SearchSettings(1, 0.0, 12, 8))]
+beam_one = [h for h, in translate_corpus(model, valid.src, SearchSettings(1, 0.6, 12, 8))]
+beam = [h for h, in translate_corpus(model, valid.src, SearchSettings(3, 0.6, 12, 8))]
 sys.argv = ["train.py", "toy"]
 print(json.dumps({
     "layers": toy_params.layers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shlex
 import shutil
 import signal
 import stat
@@ -19,12 +20,12 @@ from safetensors.torch import load_file
 from safetensors.torch import load_model as load_weights
 
 from nmt import SPECIALS, NMTError
-from nmt.checkpoint import load_model, save_model
 from nmt.config import WordVocabParams
 from nmt.download import download, read_checksums
 from nmt.ids import write_ids
 from nmt.io import atomic_path, save_torch, write_text
 from nmt.models import architecture, build_model
+from nmt.package import Trained, load_model, save_model
 from nmt.resume import RunFiles
 from nmt.vocab import build_words
 from tests.conftest import MULTI30K_CHECKSUMS, random_pairs
@@ -67,8 +68,12 @@ def tiny_project(root: Path, **train: object) -> Path:
 
 
 def train(root: Path, arch: str = "gru", **kwargs) -> subprocess.Popen:
+    """Stage train@<arch> after the settings stage it reads, as `dvc repro` runs them; the
+    process is the training's once the settings are written (`exec`), for signals."""
+    python = shlex.quote(sys.executable)
     return subprocess.Popen(
-        [sys.executable, "stages/train.py", arch],
+        f"{python} stages/settings.py {arch} >/dev/null && exec {python} stages/train.py {arch}",
+        shell=True,
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -186,7 +191,8 @@ def package(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
     params = architecture("gru").Params(emb_dim=8, hid_dim=8, dropout=0.0)
     model = build_model("gru", params, VOCAB, VOCAB)
     folder = tmp_path / "gru"
-    save_model(folder, model, "gru", params, tiny / "data/vocab/words", ("de", "en"), epoch=3)
+    trained = Trained(epoch=3, valid_loss=2.5)
+    save_model(folder, model, "gru", params, tiny / "data/vocab/words", ("de", "en"), trained)
     return folder, model
 
 
@@ -195,7 +201,12 @@ def test_a_model_package_loads_alone_and_refuses_what_is_not_its_own(tmp_path):
     shutil.rmtree(tmp_path / "project")  # nothing outside the package is needed
     found = load_model(folder, "gru")
     loaded, (de, en), config = found.model, found.vocabs, found.config
-    assert config["epoch"] == 3 and not loaded.training and len(de) == len(en) == VOCAB
+    assert (
+        config.trained.epoch == 3
+        and config.vocab == "words"
+        and not loaded.training
+        and len(de) == len(en) == VOCAB
+    )
     pairs = zip(model.parameters(), loaded.parameters(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "vocab"]
@@ -256,7 +267,7 @@ def test_saved_files_are_byte_identical_for_identical_objects(tmp_path):
 SAVE_TIED = """
 import sys, torch
 from pathlib import Path
-from nmt.checkpoint import save_weights
+from nmt.package import save_weights
 from nmt.models import architecture, build_model
 torch.manual_seed(0)
 options = dict(emb_dim=8, hid_dim=8, dropout=0.0, heads=2, ff_dim=8)

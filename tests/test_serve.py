@@ -118,7 +118,7 @@ def test_models_describe_each_loaded_model(workdir, client):
     assert transformer["arch"] == "transformer" and transformer["engine"] == "pytorch"
     assert transformer["bleu"] == 12.5  # main's metrics beside models/
     assert listed["attention"]["bleu"] is None  # none there
-    assert transformer["vocabulary"] == {"name": None, "source_tokens": 16, "target_tokens": 17}
+    assert transformer["vocabulary"] == {"name": "words", "source_tokens": 16, "target_tokens": 17}
     assert (transformer["layers"], transformer["heads"], transformer["max_len"]) == (3, 2, 20)
     assert (listed["attention"]["layers"], listed["lstm"]["layers"]) == (1, 0)
     for arch, info in listed.items():

@@ -282,3 +282,39 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 4096)
     except OSError:  # the terminal closed with the process
         return b""
+
+
+def test_a_package_decodes_as_its_evaluation_did_unless_told_otherwise(workdir, tmp_path):
+    package = tmp_path / "attention"
+    shutil.copytree(workdir / "models/attention", package)
+    text = f"{GERMAN[0]}\n{GERMAN[2]}\n".encode()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(TRANSLATE), "--model", str(package), "--output-format", "jsonl", *args],
+            cwd=workdir,
+            input=text,
+            capture_output=True,
+            check=False,
+        )
+
+    measured = {"beam_size": 3, "length_penalty": 1.5, "max_len": 1}
+    (package / "decoding.json").write_text(json.dumps(measured))
+    found = run()
+    assert found.returncode == 0 and found.stderr == b"", found.stderr
+    assert found.stdout == run("--beam", "3", "--length-penalty", "1.5", "--max-len", "1").stdout
+    assert found.stdout != run("--max-len", "6").stdout  # the package's max_len, 1, was used
+    assert run("--beam", "1").stdout == run("--beam", "1", "--max-len", "1").stdout
+
+    (package / "decoding.json").unlink()  # never evaluated: the defaults, and a note that says so
+    unmeasured = run()
+    assert (
+        unmeasured.stdout
+        == run("--beam", "5", "--length-penalty", "0.6", "--max-len", "100").stdout
+    )
+    assert unmeasured.stderr.decode().startswith("note: the model was never evaluated")
+
+    (package / "decoding.json").write_text(json.dumps({**measured, "beam_size": 0}))
+    refused = run()
+    assert refused.returncode == 1 and refused.stdout == b""
+    assert refused.stderr.decode().count("\n") == 1 and "decoding.json" in refused.stderr.decode()

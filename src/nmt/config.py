@@ -10,17 +10,26 @@ overrides them. Its model keys are checked by the params class of its module, wh
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 
 from nmt import NMTError
+from nmt.params_errors import Invalid, one_line
 
 if TYPE_CHECKING:
     from nmt import search
@@ -28,14 +37,6 @@ if TYPE_CHECKING:
 
 class ParamsError(NMTError):
     pass
-
-
-class Invalid(ValueError):
-    """A rule on several keys broken; `key` names the one reported (None: the checked one)."""
-
-    def __init__(self, rule: str, value: Any, key: str | None = None):
-        super().__init__(rule)
-        self.rule, self.value, self.key = rule, value, key
 
 
 def interval(low: float, high: float, high_open: bool = False) -> AfterValidator:
@@ -102,8 +103,8 @@ class SentencePieceParams(Section):
     input_sentence_size: int = Field(1_000_000, ge=1)  # trained on a sample of this many lines
 
 
-VocabParams = WordVocabParams | SentencePieceParams
-VOCAB_KINDS: dict[str, type[VocabParams]] = {
+VocabParams = Annotated[WordVocabParams | SentencePieceParams, Field(discriminator="kind")]
+VOCAB_KINDS: dict[str, type[WordVocabParams | SentencePieceParams]] = {
     "words": WordVocabParams,
     "sentencepiece": SentencePieceParams,
 }
@@ -148,7 +149,7 @@ class TrainParams(Section):
     # a merge, Provilkov et al. 2020); decoding keeps the best segmentation. 0 = off
     subword_sampling: Annotated[float, interval(0, 1, high_open=True)] = 0.0
 
-    def resume_key(self) -> dict[str, Any]:
+    def resume_key(self) -> dict[str, object]:
         """The settings a resumed run must share. Not `epochs` or `patience`, so training longer
         continues, unless the learning rate schedule depends on the number of epochs."""
         free = {"patience"} if self.schedule == "cosine" else {"epochs", "patience"}
@@ -179,27 +180,30 @@ class EvaluateParams(Section):
         )
 
 
+Overrides = dict[str, JsonValue]  # keys as params.yaml gives them, checked once resolved
+
+
 class ArchSection(Section):
     """An architecture's own settings: overrides of the shared ones, and its own model keys."""
 
-    model: dict[str, Any] = {}
-    train: dict[str, Any] = {}
-    evaluate: dict[str, Any] = {}  # decoding: never retrains
+    model: Overrides = {}
+    train: Overrides = {}
+    evaluate: Overrides = {}  # decoding: never retrains
 
 
 class Params(Section):
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)  # the extras: archs
-
     seed: int
     # what the pipeline trains, in this order: each architecture and the vocabulary it reads
     archs: Annotated[dict[str, str], Field(min_length=1)]
     data: DataParams
-    vocabs: Annotated[dict[str, Any], Field(min_length=1)]  # name: WordVocabParams or ...
+    vocabs: Annotated[dict[str, VocabParams], Field(min_length=1)]
     batch: BatchParams = BatchParams()
     model: ModelParams
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     device: str = "auto"  # the GPU where there is one, else the CPU; or cpu, cuda, cuda:N
+    # each architecture's own section: the top-level keys of params.yaml named after one
+    sections: dict[str, ArchSection] = {}
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
@@ -216,7 +220,7 @@ class Params(Section):
         return self.archs[arch]
 
     def section(self, arch: str) -> ArchSection:
-        return (self.model_extra or {}).get(arch, ArchSection())
+        return self.sections.get(arch, ArchSection())
 
     def resolved(self, arch: str, section: Literal["model", "train"], cls: type[S]) -> S:
         """The shared keys of `section`, overridden by the architecture's own, checked by
@@ -248,53 +252,16 @@ class Params(Section):
         return settings
 
 
-def _located(arch: str, section: str, own: dict[str, Any]) -> Callable[[str], str]:
+def _located(arch: str, section: str, own: Overrides) -> Callable[[str], str]:
     """Where a merged key was set: the architecture's section, or the shared one."""
     return lambda key: f"{arch}.{section}.{key}" if key in own else f"{section}.{key}"
 
 
-def _choices(expected: str) -> str:
-    return ", ".join(re.findall(r"'([^']*)'", expected))
-
-
-def _message(error: Any, cls: type[BaseModel], name: Callable[[str], str]) -> str:
-    """One line for pydantic's first complaint, naming the key as params.yaml spells it."""
-    loc, kind, value = [str(part) for part in error["loc"]], error["type"], error.get("input")
-    ctx = error.get("ctx", {})
-    invalid = ctx.get("error")
-    if isinstance(invalid, Invalid):
-        loc, rule, value = loc + ([invalid.key] if invalid.key else []), invalid.rule, invalid.value
-    if kind == "extra_forbidden":
-        for part in loc[:-1]:
-            cls = cls.model_fields[part].annotation
-        allowed = ", ".join(cls.model_fields)
-        return f"params.yaml: unknown key '{name('.'.join(loc))}' (allowed: {allowed})"
-    key = name(".".join(loc)) if loc else "the top level"
-    if kind == "missing":
-        return f"params.yaml: missing key '{key}'"
-    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<="}
-    if kind in bounds:
-        rule = f"{bounds[kind]} {next(iter(ctx.values())):g}"
-    elif kind == "literal_error":
-        rule = f"one of {_choices(ctx['expected'])}"
-    elif kind == "too_short":
-        rule = "a non-empty " + ("mapping" if isinstance(value, dict) else "list")
-    elif kind in ("dict_type", "model_type", "model_attributes_type"):
-        rule = "a mapping"
-    elif kind in ("tuple_type", "list_type"):
-        rule = "a list"
-    elif kind.endswith("_type"):
-        rule = "of type " + {"string": "str"}.get(kind[:-5], kind[:-5])
-    elif not isinstance(invalid, Invalid):
-        rule = error["msg"]
-    return f"params.yaml: {key} must be {rule}, got {value!r}"
-
-
-def _build(cls: type[Section], raw: Any, name: Callable[[str], str] = str) -> Any:
+def _build(cls: type[S], raw: object, name: Callable[[str], str] = str) -> S:
     try:
         return cls.model_validate(raw)
     except ValidationError as err:
-        raise ParamsError(_message(err.errors()[0], cls, name)) from None
+        raise ParamsError(one_line(err.errors()[0], cls, name)) from None
 
 
 def available_archs() -> tuple[str, ...]:
@@ -304,32 +271,40 @@ def available_archs() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__"))
 
 
-def parse_params(raw: Any) -> Params:
-    params = _build(Params, raw)
+def parse_params(raw: object) -> Params:
     known = available_archs()
+    fields = [name for name in Params.model_fields if name != "sections"]
+    if not isinstance(raw, dict):
+        return _build(Params, raw)  # one line: the top level must be a mapping
+    for key in raw:
+        if key not in fields and key not in known:
+            raise ParamsError(
+                f"params.yaml: unknown key '{key}' (allowed: {', '.join(fields)}, or "
+                f"an architecture: {', '.join(known)})"
+            )
+    top = {key: value for key, value in raw.items() if key in fields}
+    if isinstance(top.get("vocabs"), dict):
+        top["vocabs"] = {name: _vocab(name, spec) for name, spec in top["vocabs"].items()}
+    params = _build(Params, top)
     for arch in params.archs:
         if arch not in known:
             raise ParamsError(
                 f"params.yaml: archs names {arch!r}, which is not an architecture "
                 f"(known: {', '.join(known)})"
             )
-    sections = {}
-    for key, value in (params.model_extra or {}).items():
-        if key not in known:
-            fields = ", ".join(Params.model_fields)
-            raise ParamsError(
-                f"params.yaml: unknown key '{key}' (allowed: {fields}, or an architecture: "
-                f"{', '.join(known)})"
-            )
-        sections[key] = _build(ArchSection, value, lambda k, arch=key: f"{arch}.{k}")
+    sections = {
+        key: _build(ArchSection, value, functools.partial("{}.{}".format, key))
+        for key, value in raw.items()
+        if key not in fields
+    }
     for arch in params.archs:
         if arch not in sections:
             raise ParamsError(
                 f"params.yaml: archs names {arch!r} but there is no '{arch}' section "
                 f"(add `{arch}: {{}}`)"
             )
-    vocabs = {name: _vocab(name, spec) for name, spec in params.vocabs.items()}
-    params = params.model_copy(update={**sections, "vocabs": vocabs})
+    params = params.model_copy(update={"sections": sections})
+    vocabs = params.vocabs
     for arch in sections:  # training and decoding keys need no model module: check them now
         train = params.train_params(arch)
         params.evaluate_params(arch)
@@ -344,7 +319,7 @@ def parse_params(raw: Any) -> Params:
     return params
 
 
-def _vocab(name: str, spec: Any) -> VocabParams:
+def _vocab(name: str, spec: object) -> WordVocabParams | SentencePieceParams:
     kind = spec.get("kind") if isinstance(spec, dict) else None
     if kind not in VOCAB_KINDS:
         raise ParamsError(
@@ -363,7 +338,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw)
 
 
-def fingerprint(*parts: Any) -> str:
+def fingerprint(*parts: object) -> str:
     """A short stable hash of params sections and plain values, to tell runs apart."""
     plain = [p.model_dump() if isinstance(p, BaseModel) else p for p in parts]
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]

@@ -68,10 +68,11 @@ def attention_maps(
     source = translator.source_positions(line)
     model = translator.model
     if isinstance(model, TransformerSeq2Seq):
-        batch = translator.sources([line]).collate(np.zeros(1, dtype=np.int64))
+        ids = translator.model_input(translator.src_vocab.encode([line]))[0]
         device = next(model.parameters()).device
+        src = torch.from_numpy(ids.astype(np.int64)).unsqueeze(1).to(device)
         inputs = [SOS_ID, *hypothesis.tokens][:steps]
-        layers = transformer_attention(model, batch.src.to(device), batch.src_len, inputs)
+        layers = transformer_attention(model, src, torch.tensor([len(ids)]), inputs)
     elif hypothesis.attention is not None:  # one attention: a layer of one head
         layers = hypothesis.attention[None, None]
     else:

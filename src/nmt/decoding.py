@@ -13,15 +13,15 @@ without leaving: the done ones' rows get <pad> at no cost.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from nmt import EOS_ID, PAD_ID, SOS_ID
-from nmt.batching import ParallelData
-from nmt.models import Seq2Seq
-from nmt.runtime import show_progress
+from nmt.batching import pad
 from nmt.search import Hypothesis, SearchSettings
+from nmt.seq2seq import Seq2Seq
 
 COMPACT = 0.25  # drop the done sentences' rows once they are this share of the rows
 
@@ -193,41 +193,38 @@ def ranked_beams(
     return [[finals[i * k + int(b)] for b in beams] for i, beams in enumerate(order)]
 
 
+def source_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Positions of the sources in batches of `batch_size`, by length: little padding."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def translate_corpus(
-    model: Seq2Seq, data: ParallelData, settings: SearchSettings, progress: str | None = None
+    model: Seq2Seq,
+    sources: Sequence[np.ndarray],
+    settings: SearchSettings,
+    on_batch: Callable[[int], object] | None = None,
 ) -> list[list[Hypothesis]]:
-    """The `settings.n_best` best hypotheses for every source sentence of `data`, in its
-    order, best first; beam 1 is greedy. `progress` names a progress bar on a terminal's
-    stderr."""
+    """The `settings.n_best` best hypotheses for every source (framed ids, as the model reads
+    them), in their order, best first; beam 1 is greedy. `on_batch` hears how many sentences
+    each batch finished."""
     beam_size, max_len = settings.beam_size, settings.max_len
     model.eval()
     device = next(model.parameters()).device
-    out: list[list[Hypothesis]] = [[] for _ in range(len(data))]
-    bar = tqdm(
-        total=len(data), desc=progress, unit="sentence", disable=not (progress and show_progress())
-    )
-    for index in data.batch_indices(settings.batch_size):
-        batch = data.collate(index).to(device)
+    out: list[list[Hypothesis]] = [[] for _ in range(len(sources))]
+    lengths = np.array([len(s) for s in sources], dtype=np.int64)
+    for index in source_batches(lengths, settings.batch_size):
+        index = index[np.argsort(-lengths[index], kind="stable")]  # longest first: packing
+        src = pad([sources[i] for i in index]).to(device)
+        src_len = torch.from_numpy(lengths[index])
         if beam_size == 1:
-            found = [[h] for h in greedy_search(model, batch.src, batch.src_len, max_len)]
+            found = [[h] for h in greedy_search(model, src, src_len, max_len)]
         else:
             found = ranked_beams(
-                model,
-                batch.src,
-                batch.src_len,
-                max_len,
-                beam_size,
-                settings.length_penalty,
-                settings.n_best,
+                model, src, src_len, max_len, beam_size, settings.length_penalty, settings.n_best
             )
-        for position, hypotheses in zip(batch.index, found, strict=True):
+        for position, hypotheses in zip(index, found, strict=True):
             out[int(position)] = hypotheses
-        bar.update(len(index))
-    bar.close()
+        if on_batch is not None:
+            on_batch(len(index))
     return out
-
-
-def source_data(sentences: list[np.ndarray], reverse_src: bool) -> ParallelData:
-    """Source-only data to translate: the target side is an empty <sos> <eos>."""
-    empty = np.array([SOS_ID, EOS_ID], dtype=np.int32)
-    return ParallelData(sentences, [empty] * len(sentences), reverse_src)

@@ -10,6 +10,7 @@ weights into that spec and saves it in float32; the precision is chosen when loa
 exports/<arch>/
     model.bin, config.json, shared_vocabulary.json (or source_ and target_vocabulary.json)
     package.json   our package's config (architecture, params, vocabulary hashes)
+    decoding.json  the search its evaluation ran, where it was evaluated (`nmt.package`)
     vocab/         the vocabulary folder, whose tokenizer turns text into tokens and back
 """
 
@@ -25,9 +26,9 @@ import torch
 from ctranslate2.specs import TransformerSpec, common_spec
 
 from nmt import EOS, SOS, UNK, NMTError
-from nmt.checkpoint import CONFIG, VOCAB_DIR, load_model, packaged_vocabs, read_config
 from nmt.io import atomic_folder
 from nmt.models.transformer import MultiHeadAttention, TransformerSeq2Seq
+from nmt.package import DECODING, VOCAB_DIR, PackageConfig, load_model, packaged_vocabs
 from nmt.search import Hypothesis, SearchSettings, fit_source
 from nmt.vocab import Vocabulary
 
@@ -120,7 +121,9 @@ def export_ctranslate2(package: Path, out: Path) -> None:
     spec = ctranslate2_spec(model, src_vocab.tokens, trg_vocab.tokens)
     with atomic_folder(out) as tmp:
         SpecConverter(spec).convert(str(tmp), force=True)
-        shutil.copy(package / CONFIG, tmp / PACKAGE_CONFIG)
+        loaded.config.write(tmp, PACKAGE_CONFIG)
+        if loaded.config.decoding is not None:
+            shutil.copy(package / DECODING, tmp / DECODING)
         shutil.copytree(package / VOCAB_DIR, tmp / VOCAB_DIR)
 
 
@@ -132,7 +135,7 @@ class CTranslate2Translator:
     chosen beams may differ where alpha > 0; greedy search and alpha 0 rank alike. Scores
     are log-probabilities, as ours."""
 
-    arch: str
+    config: PackageConfig
     engine: ctranslate2.Translator
     src_vocab: Vocabulary
     trg_vocab: Vocabulary
@@ -147,7 +150,7 @@ class CTranslate2Translator:
         decoded at once, each on threads // workers threads (default: a batch per thread,
         the fastest layout for a model this small: threads sharing one batch's small matmuls
         mostly wait for each other)."""
-        config = read_config(folder, PACKAGE_CONFIG)
+        config = PackageConfig.read(folder, PACKAGE_CONFIG)
         vocabs = packaged_vocabs(folder, config)
         threads = torch.get_num_threads()
         workers = threads if workers is None else workers
@@ -166,8 +169,10 @@ class CTranslate2Translator:
             raise NMTError(f"{folder} is not a CTranslate2 model folder ({problem})") from None
         finally:  # CTranslate2 sets the process's OpenMP threads to intra_threads: torch's too
             torch.set_num_threads(threads)
-        max_positions = config["model_params"]["max_positions"]
-        return cls(config["arch"], engine, *vocabs, workers, max_positions)
+        max_positions = getattr(config.model, "max_positions", None)
+        if max_positions is None:
+            raise NMTError(f"{folder}: CTranslate2 runs only an exported Transformer")
+        return cls(config, engine, *vocabs, workers, max_positions)
 
     def translate(self, lines: list[str], settings: SearchSettings) -> list[list[Hypothesis]]:
         encoded = [fit_source(ids, self.max_source) for ids in self.src_vocab.encode(lines)]

@@ -79,6 +79,11 @@ class TokenFile:
         return np.frombuffer(data, IDS_DTYPE)
 
 
+def backwards(ids: np.ndarray) -> np.ndarray:
+    """A framed sentence's words backwards, <sos> and <eos> kept in place."""
+    return np.concatenate([ids[:1], ids[-2:0:-1], ids[-1:]])
+
+
 class Sequences:
     """Sentences of token ids stored end to end, as numericalize writes them: sentence i is
     `tokens[offsets[i]:offsets[i + 1]]`, from an array or a `TokenFile`. `reverse` reads each
@@ -100,7 +105,7 @@ class Sequences:
 
     def __getitem__(self, i: int) -> np.ndarray:
         ids = self.tokens[slice(int(self.offsets[i]), int(self.offsets[i + 1]))]
-        return np.concatenate([ids[:1], ids[-2:0:-1], ids[-1:]]) if self.reverse else ids
+        return backwards(ids) if self.reverse else ids
 
     @property
     def lengths(self) -> np.ndarray:

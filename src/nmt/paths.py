@@ -8,7 +8,7 @@ RAW = Path("data/raw")  # download
 TOKENS = Path("data/tokens")  # tokenize
 VOCAB = Path("data/vocab")  # vocab@<vocabulary>: one folder each
 IDS = Path("data/ids")  # numericalize@<vocabulary>: one folder each
-SETTINGS = Path("data/settings")  # settings@<arch>: what its training reads, resolved
+SETTINGS = Path("data/settings")  # settings@<arch>: what its train and evaluate read, resolved
 MODELS = Path("models")  # train@<arch>: one package folder each
 EXPORTS = Path("exports")  # export@<arch>: the CTranslate2 model folder
 CHECKPOINTS = Path("checkpoints")  # train@<arch>: resumable state, not an output
@@ -20,11 +20,16 @@ RESULTS = Path("results")  # every score and statistic, in git beside them
 LOGS = Path("logs")
 
 _MADE_BY = {RAW: "download", TOKENS: "tokenize"}
-_MADE_BY_EACH = {VOCAB: "vocab", IDS: "numericalize", EXPORTS: "export"}  # stage@<name>
+_MADE_BY_EACH = {  # stage@<name>
+    VOCAB: "vocab",
+    IDS: "numericalize",
+    SETTINGS: "settings",
+    EXPORTS: "export",
+}
 
 
 def model_path(arch: str) -> Path:
-    """The model package folder of an architecture (`nmt.checkpoint`)."""
+    """The model package folder of an architecture (`nmt.package`)."""
     return MODELS / arch
 
 

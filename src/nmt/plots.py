@@ -1,29 +1,40 @@
 """Figures: attention heatmaps (which source words each output word was translated from) and
-the training curves of every architecture in one image."""
+the training curves of every architecture in one image. Drawn on matplotlib's `Figure`
+objects, not pyplot, so that importing this module changes no one's plotting backend."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display needed
-
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from nmt import NMTError
 from nmt.io import atomic_path
+
+if TYPE_CHECKING:
+    from nmt.search import Hypothesis
+    from nmt.translator import Translator
+
+
+def plot_translation(translator: Translator, line: str, hypothesis: Hypothesis, path: Path) -> None:
+    """The heatmap of the attention `translator`'s model paid while it wrote `hypothesis`."""
+    if hypothesis.attention is None:
+        raise NMTError(f"a {translator.arch!r} model has no attention to show")
+    source = translator.source_positions(line)
+    plot_attention(source, translator.output_positions(hypothesis), hypothesis.attention, path)
 
 
 def plot_attention(source: list[str], output: list[str], weights: torch.Tensor, path: Path) -> None:
     """Save a heatmap of `weights` [len(output), len(source)] as a PNG, written atomically."""
     if tuple(weights.shape) != (len(output), len(source)):
         raise ValueError(f"weights {tuple(weights.shape)} for {len(output)} x {len(source)} words")
-    figure, axes = plt.subplots(
-        figsize=(1.0 + 0.45 * len(source), 1.0 + 0.4 * len(output)), constrained_layout=True
-    )
+    figure = Figure(figsize=(1.0 + 0.45 * len(source), 1.0 + 0.4 * len(output)))
+    figure.set_layout_engine("constrained")
+    axes = figure.subplots()
     axes.imshow(weights.numpy(), cmap="bone", vmin=0.0, vmax=1.0)
     axes.set_xticks(range(len(source)), source, rotation=60, ha="right")
     axes.set_yticks(range(len(output)), output)
@@ -31,7 +42,6 @@ def plot_attention(source: list[str], output: list[str], weights: torch.Tensor, 
     axes.set_ylabel("output")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
-    plt.close(figure)
 
 
 def plot_curves(curves: dict[str, Path], path: Path) -> None:
@@ -42,7 +52,9 @@ def plot_curves(curves: dict[str, Path], path: Path) -> None:
         for arch, folder in curves.items()
         for split in ("train", "valid")
     }
-    figure, panels = plt.subplots(1, 2, figsize=(10, 4), sharey=True, constrained_layout=True)
+    figure = Figure(figsize=(10, 4))
+    figure.set_layout_engine("constrained")
+    panels = figure.subplots(1, 2, sharey=True)
     for panel, split in zip(panels, ("train", "valid"), strict=True):
         for arch in curves:
             table = tables[arch, split]
@@ -55,4 +67,3 @@ def plot_curves(curves: dict[str, Path], path: Path) -> None:
     panels[1].legend()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
-    plt.close(figure)

@@ -10,84 +10,74 @@ from dataclasses import dataclass
 import torch
 
 from nmt.batching import ParallelData
-from nmt.checkpoint import save_model
-from nmt.config import ModelParams, Params, fingerprint
+from nmt.config import fingerprint
 from nmt.io import write_json
-from nmt.models import build_model, model_params
+from nmt.models import build_model
+from nmt.package import Trained, save_model
 from nmt.paths import CHECKPOINTS, IDS, LOGS, METRICS, RAW, VOCAB, model_path
 from nmt.resegment import SampledSegmentations
 from nmt.resume import running_code
 from nmt.runtime import Ranks
+from nmt.settings import TrainSettings
 from nmt.training import Trainer, TrainSummary, seed_everything
 from nmt.vocab import load_vocab_pair
 
 
 @dataclass
 class TrainingRun:
-    arch: str
-    params: Params
-    model_params: ModelParams
+    settings: TrainSettings
     trainer: Trainer
     resumed: bool  # from the last epoch's checkpoint
 
     @classmethod
-    def start(cls, params: Params, arch: str, device: torch.device, ranks: Ranks) -> TrainingRun:
+    def start(cls, settings: TrainSettings, device: torch.device, ranks: Ranks) -> TrainingRun:
         """Load the data, build the model (seeded), and resume from its checkpoint if the
         settings and code that wrote it are these."""
-        arch_params, train_params = model_params(params, arch), params.train_params(arch)
-        vocab = params.vocab_of(arch)
-        vocabs = load_vocab_pair(VOCAB / vocab, params.data.src_lang, params.data.trg_lang)
+        arch, arch_params, train_params = settings.arch, settings.model, settings.train
+        vocabs = load_vocab_pair(VOCAB / settings.vocab, *settings.langs)
         sizes, hashes = (len(vocabs[0]), len(vocabs[1])), (vocabs[0].hash, vocabs[1].hash)
-        train = ParallelData.load(IDS / vocab, "train", arch_params.reverse_src)
-        valid = ParallelData.load(IDS / vocab, "val", arch_params.reverse_src)
-        langs = (params.data.src_lang, params.data.trg_lang)
+        train = ParallelData.load(IDS / settings.vocab, "train", arch_params.reverse_src)
+        valid = ParallelData.load(IDS / settings.vocab, "val", arch_params.reverse_src)
         resample = None
         if train_params.subword_sampling:
             resample = SampledSegmentations.of_split(
                 RAW,
                 "train",
-                langs,
+                settings.langs,
                 vocabs,
                 train_params.subword_sampling,
-                params.seed,
-                params.data.max_len,
+                settings.seed,
+                settings.max_len,
                 train,
             ).epoch
-        seed_everything(params.seed)
+        seed_everything(settings.seed)
         model = build_model(arch, arch_params, *sizes).to(device)
         if ranks.is_main:
             print(f"train: {arch}: {model.n_parameters():,} trainable parameters on {device}")
-        settings = (arch_params, train_params.resume_key(), params.batch, params.seed, hashes)
+        key = (arch_params, train_params.resume_key(), settings.batch, settings.seed, hashes)
         trainer = Trainer(
             model,
             train,
             valid,
             train_params,
-            params.batch,
-            seed=params.seed,
+            settings.batch,
+            seed=settings.seed,
             run_dir=CHECKPOINTS / arch,
-            fingerprint=fingerprint(*settings, len(train)),
+            fingerprint=fingerprint(*key, len(train)),
             ranks=ranks,
             code=running_code(),
             resample=resample,
         )
-        return cls(arch, params, arch_params, trainer, trainer.restore())
+        return cls(settings, trainer, trainer.restore())
 
     def finish(self, summary: TrainSummary) -> None:
         """Keep the model (best or averaged) as the package, with its metrics and epoch log."""
-        model, arch, vocab = self.trainer.model, self.arch, self.params.vocab_of(self.arch)
+        settings, model = self.settings, self.trainer.model
+        arch, vocab_dir = settings.arch, VOCAB / settings.vocab
         model.load_state_dict(self.trainer.final_state())
-        langs = (self.params.data.src_lang, self.params.data.trg_lang)
+        trained = Trained(epoch=summary.kept_epoch, valid_loss=summary.kept_valid_loss)
         save_model(
-            model_path(arch),
-            model,
-            arch,
-            self.model_params,
-            VOCAB / vocab,
-            langs,
-            vocab=vocab,
-            epoch=summary.kept_epoch,
-            valid_loss=summary.kept_valid_loss,
+            model_path(arch), model, arch, settings.model, vocab_dir, settings.langs, trained
         )
         metrics = {"parameters": model.n_parameters(), **summary.metrics()}
         write_json(METRICS / f"train_{arch}.json", metrics)

@@ -32,9 +32,7 @@ from starlette.exceptions import HTTPException
 from nmt import NMTError
 from nmt.batcher import Batcher
 from nmt.body_cap import BodyCap
-from nmt.checkpoint import read_config
 from nmt.cli import run_stage
-from nmt.config import EvaluateParams
 from nmt.cross_attention import AttentionMaps, attention_maps
 from nmt.engine_flags import add_engine_flags
 from nmt.models.transformer import TransformerSeq2Seq
@@ -42,14 +40,13 @@ from nmt.paths import EXPORTS, METRICS, MODELS
 from nmt.search import Hypothesis, SearchSettings
 from nmt.translator import Engine, Translator
 
-DEFAULTS = EvaluateParams()  # the search settings of evaluation and `translate`
 STATIC = Path(__file__).parent / "static"
 MAX_BEAM, MAX_LEN = 64, 512  # the widest and longest search a request may ask for
 SCORED_SET = "test_2016_flickr"  # the test set of the BLEU `GET /models` reports
 
 
 class Vocab(BaseModel):
-    name: str | None  # params.yaml's name (words, subwords) where the package records it
+    name: str  # its name in params.yaml (words, subwords)
     source_tokens: int
     target_tokens: int
 
@@ -71,10 +68,11 @@ class TranslateRequest(BaseModel):
 
     model: str
     text: list[str] = Field(min_length=1)
-    beam: int = Field(DEFAULTS.beam_size, ge=1, le=MAX_BEAM)
+    # Unset: as the model's evaluation decoded (its package's decoding.json)
+    beam: int | None = Field(None, ge=1, le=MAX_BEAM)
     n_best: int = Field(1, ge=1, le=MAX_BEAM)
-    length_penalty: float = Field(DEFAULTS.length_penalty, ge=0, le=10)
-    max_len: int | None = Field(None, ge=1, le=MAX_LEN)  # default: 100 or the model's limit
+    length_penalty: float | None = Field(None, ge=0, le=10)
+    max_len: int | None = Field(None, ge=1, le=MAX_LEN)  # and at most the model's limit
     attention: bool = False
 
 
@@ -130,7 +128,7 @@ class ServedModel:
             arch=translator.arch,
             engine="ctranslate2" if runs is not translator else "pytorch",
             vocabulary=Vocab(
-                name=read_config(folder).get("vocab"),
+                name=translator.config.vocab,
                 source_tokens=len(translator.src_vocab),
                 target_tokens=len(translator.trg_vocab),
             ),
@@ -184,15 +182,16 @@ def one_line(err: RequestValidationError) -> JSONResponse:
     return error(422, f"{where[1:]}: {message[0].lower()}{message[1:]}")
 
 
-def search_settings(request: TranslateRequest, info: ModelInfo) -> SearchSettings:
-    max_len = min(DEFAULTS.max_len, info.max_len) if request.max_len is None else request.max_len
+def search_settings(request: TranslateRequest, served: ServedModel) -> SearchSettings:
+    """The search the request asks of a model: its package's, with what the request says."""
+    info, measured = served.info, served.translator.config.search_defaults
+    max_len = min(measured.max_len, info.max_len) if request.max_len is None else request.max_len
     if max_len > info.max_len:
         raise NMTError(f"max_len: at most {info.max_len} for model {info.name!r}, got {max_len}")
-    if request.n_best > request.beam:
-        raise NMTError(f"n_best: at most beam ({request.beam}), got {request.n_best}")
-    return SearchSettings(
-        request.beam, request.length_penalty, max_len, DEFAULTS.batch_size, request.n_best
-    )
+    beam = measured.beam_size if request.beam is None else request.beam
+    if request.n_best > beam:
+        raise NMTError(f"n_best: at most beam ({beam}), got {request.n_best}")
+    return measured.search(beam, request.length_penalty, max_len, n_best=request.n_best)
 
 
 def checked_lines(text: list[str], limits: Limits) -> list[str]:
@@ -288,7 +287,7 @@ def create_app(models: list[ServedModel], limits: Limits) -> FastAPI:
         served = by_name.get(body.model)
         if served is None:
             raise HTTPException(404, f"no model {body.model!r}; loaded: {', '.join(by_name)}")
-        settings = search_settings(body, served.info)
+        settings = search_settings(body, served)
         lines = checked_lines(body.text, limits)
         batcher: Batcher = request.app.state.batcher
         todo = [line for line in lines if line]

@@ -25,6 +25,7 @@ from nmt.cli import run_stage
 from nmt.config import EvaluateParams, available_archs
 from nmt.engine_flags import add_engine_flags
 from nmt.io import atomic_path
+from nmt.package import DECODING, Decoding
 from nmt.paths import EXPORTS, model_path
 from nmt.runtime import resolve_device, show_progress
 from nmt.search import Hypothesis, SearchSettings
@@ -37,7 +38,6 @@ SEARCH_FLAGS = {  # SearchSettings' fields, as this command's options
     "max_len": "--max-len",
     "batch_size": "--batch-size",
 }
-DEFAULTS = EvaluateParams()  # the search settings evaluation uses unless params.yaml says
 
 
 class LineReader:
@@ -108,26 +108,21 @@ def parse_args() -> argparse.Namespace:
         help="write translations to this file, whole or not at all (its folders are created; "
         "a symbolic link's target is written; a device or FIFO is written as it comes)",
     )
-    parser.add_argument(
-        "--beam", type=int, default=DEFAULTS.beam_size, help="beam size; 1 is greedy search"
-    )
-    parser.add_argument(
-        "--length-penalty", type=float, default=DEFAULTS.length_penalty, help="GNMT alpha"
-    )
-    parser.add_argument(
-        "--max-len", type=int, default=DEFAULTS.max_len, help="output tokens at most"
-    )
+    measured = " (default: as the package's evaluation decoded, decoding.json)"
+    parser.add_argument("--beam", type=int, help="beam size; 1 is greedy search" + measured)
+    parser.add_argument("--length-penalty", type=float, help="GNMT alpha" + measured)
+    parser.add_argument("--max-len", type=int, help="output tokens at most" + measured)
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=DEFAULTS.batch_size,
+        default=EvaluateParams().batch_size,
         help="sentences decoded together",
     )
     parser.add_argument(
         "--n-best",
         type=int,
         default=1,
-        help="hypotheses per sentence, best first (<= --beam)",
+        help="hypotheses per sentence, best first (<= the beam size)",
     )
     parser.add_argument(
         "--output-format",
@@ -149,15 +144,6 @@ def parse_args() -> argparse.Namespace:
         "--show-attention", type=Path, metavar="PNG", help="heatmap of the first sentence"
     )
     args = parser.parse_args()
-    try:
-        args.search = SearchSettings(
-            args.beam, args.length_penalty, args.max_len, args.batch_size, args.n_best
-        )
-    except NMTError as err:  # named as this command's options
-        message = str(err)
-        for name, flag in SEARCH_FLAGS.items():
-            message = message.replace(name, flag)
-        raise NMTError(message) from None
     if args.sentences and args.input:
         raise NMTError("give sentences or --input, not both")
     if args.input and args.input.is_dir():
@@ -167,6 +153,19 @@ def parse_args() -> argparse.Namespace:
     if args.engine == "ctranslate2" and (args.attention or args.show_attention):
         raise NMTError("--attention and --show-attention need --engine pytorch")
     return args
+
+
+def search(args: argparse.Namespace, decoding: Decoding) -> SearchSettings:
+    """The package's search with the options given, each error named as its option."""
+    try:
+        return decoding.search(
+            args.beam, args.length_penalty, args.max_len, args.batch_size, args.n_best
+        )
+    except NMTError as err:
+        message = str(err)
+        for name, flag in SEARCH_FLAGS.items():
+            message = message.replace(name, flag)
+        raise NMTError(message) from None
 
 
 def device_of(name: str) -> torch.device:
@@ -246,6 +245,13 @@ def main() -> None:
             None if args.model else args.arch,
             device_of(args.device),
         )
+    settings = search(args, translator.config.search_defaults)
+    if translator.config.decoding is None:
+        print(
+            f"note: the model was never evaluated (no {DECODING}): beam {settings.beam_size}, "
+            f"length penalty {settings.length_penalty:g}, max length {settings.max_len}",
+            file=sys.stderr,
+        )
     if args.sentences:
         batches: Iterable[list[str]] = [args.sentences]
         where = "argument"
@@ -270,7 +276,7 @@ def main() -> None:
             todo = [i for i, line in enumerate(lines) if line]
             warn_cut(translator, {seen + i + 1: lines[i] for i in todo}, where)
             seen += len(lines)
-            found = translator.translate([lines[i] for i in todo], args.search)
+            found = translator.translate([lines[i] for i in todo], settings)
             output: list[list[Hypothesis]] = [[] for _ in lines]  # none for an empty line
             for i, hypotheses in zip(todo, found, strict=True):
                 output[i] = hypotheses
@@ -283,7 +289,9 @@ def main() -> None:
         if first is None:
             raise NMTError("--show-attention needs a non-empty sentence")
         assert isinstance(translator, Translator)  # parse_args refused the other engine
-        translator.plot(*first, args.show_attention)
+        from nmt.plots import plot_translation  # here: matplotlib only when drawing
+
+        plot_translation(translator, *first, args.show_attention)
 
 
 def cli() -> None:

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -117,6 +117,10 @@ class Vocabulary:
     @property
     def hash(self) -> str:
         return vocab_hash(self.tokens)
+
+    @property
+    def kind(self) -> Literal["words", "sentencepiece"]:
+        return "sentencepiece" if isinstance(self.tokenizer, PieceTokenizer) else "words"
 
     def ids(self, sentences: Iterable[list[str]]) -> list[np.ndarray]:
         """Token ids framed by <sos> and <eos>; unknown tokens map to <unk>."""
