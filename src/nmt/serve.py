@@ -37,7 +37,6 @@ from nmt.cli import run_stage
 from nmt.config import EvaluateParams
 from nmt.cross_attention import AttentionMaps, attention_maps
 from nmt.engine_flags import add_engine_flags
-from nmt.models.transformer import TransformerSeq2Seq
 from nmt.paths import EXPORTS, METRICS, MODELS
 from nmt.search import Hypothesis, SearchSettings
 from nmt.translator import Engine, Translator
@@ -115,16 +114,14 @@ class ServedModel:
         translator = Translator.load(folder)
         model = translator.model
         runs: Engine = translator
-        is_transformer = isinstance(model, TransformerSeq2Seq)
+        is_transformer = translator.arch == "transformer"  # the one with a CTranslate2 export
         if engine == "ctranslate2" and is_transformer:
             from nmt.export import CTranslate2Translator  # the RNNs' servers need none of it
 
             export = folder.parent.parent / EXPORTS / folder.name
             runs = CTranslate2Translator.load(export, compute_type)
-        probe = translator.translate(["."], SearchSettings(1, 0.0, 1, 1))[0][0]
-        layers, heads = (len(model.decoder), model.heads) if is_transformer else (1, 1)
-        if probe.attention is None:
-            layers = heads = 0
+        layers, heads = model.attention_layout or (0, 0)
+        longest = model.max_target_positions
         info = ModelInfo(
             name=folder.resolve().name,
             arch=translator.arch,
@@ -137,7 +134,7 @@ class ServedModel:
             parameters=model.n_parameters(),
             layers=layers,
             heads=heads,
-            max_len=min(model.max_positions, MAX_LEN) if is_transformer else MAX_LEN,
+            max_len=MAX_LEN if longest is None else min(longest, MAX_LEN),
             bleu=main_bleu(folder.resolve(), translator.arch),
         )
         return cls(translator, runs, info)
