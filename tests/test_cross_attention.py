@@ -1,11 +1,12 @@
-"""Every layer's and head's attention, read by hooks on a teacher-forced pass: its last layer's
-mean over heads is what the search itself returns."""
+"""Every layer's and head's attention, from the model's interface on a teacher-forced pass: its
+last layer's mean over heads is what the search itself returns."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from nmt import SOS_ID
 from nmt.cross_attention import attention_maps, output_steps
 from nmt.search import SearchSettings
 from nmt.translator import Translator
@@ -31,6 +32,17 @@ def test_the_last_layers_mean_over_heads_is_the_searchs_attention(workdir, beam,
             assert maps.source == translator.source_positions(line)
             rows = maps.layers.sum(-1)
             torch.testing.assert_close(rows, torch.ones_like(rows))
+
+
+def test_the_maps_are_the_models_own_weights(workdir):
+    """What the model's `attention_weights` gives for the hypothesis, teacher-forced, as it
+    is: no second computation of the weights."""
+    translator = Translator.load(workdir / "models/transformer")
+    hypothesis = translator.translate(GERMAN[:1], SearchSettings(1, 0.0, 20, 1))[0][0]
+    src, src_len = translator.source_tensor(GERMAN[0])
+    inputs = torch.tensor([SOS_ID, *hypothesis.tokens][: output_steps(hypothesis, 20)])
+    want = translator.model.attention_weights(src, src_len, inputs.unsqueeze(1))
+    assert torch.equal(attention_maps(translator, GERMAN[0], hypothesis, 20).layers, want)
 
 
 def test_the_heads_differ(workdir):

@@ -351,6 +351,51 @@ def test_transformer_cross_attention_weights_in_eval_mode():
     assert (weights.permute(1, 2, 0)[src == PAD_ID] == 0).all()
 
 
+@pytest.mark.parametrize(("n_layers", "heads"), [(1, 1), (2, 3), (3, 4)])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_attention_weights_are_every_layers_heads_of_decode_s(
+    n_layers, heads, norm_first
+):
+    """The interface's weights come from the attention modules, head by head: the last
+    layer's mean over heads is `decode`'s attention, every row sums to 1, padding gets
+    none, and the shape is the stated `attention_layout`."""
+    model = sharpened("transformer", n_layers=n_layers, heads=heads, norm_first=norm_first)
+    model.eval()
+    assert model.attention_layout == (n_layers, heads)
+    assert model.max_target_positions == model.max_source_positions == 100
+    for seed in range(3):
+        torch.manual_seed(seed)
+        length, steps = torch.randint(2, 9, (2,)).tolist()
+        src = torch.randint(4, 20, (length, 1))
+        inputs = torch.randint(4, 15, (steps, 1))
+        weights = model.attention_weights(src, torch.tensor([length]), inputs)
+        assert weights.shape == (n_layers, heads, steps, length)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(n_layers, heads, steps))
+        state, memory = model.encode(src, torch.tensor([length]))
+        _, _, last = model.decode(inputs, state, memory)
+        torch.testing.assert_close(weights[-1].mean(0), last[:, :, 0])
+        if heads > 1:
+            assert not torch.allclose(weights[:, 0], weights[:, 1])
+
+
+def test_one_attention_is_one_layer_of_one_head_and_an_rnn_without_has_none():
+    """The interface's default: `decode`'s attention as a layer of one head; a model that
+    states no attention has none to show."""
+    model = sharpened("attention").eval()
+    src, src_len, trg = batch((6, 6))
+    src, src_len, inputs = src[:, :1], src_len[:1], trg[:5, :1]
+    weights = model.attention_weights(src, src_len, inputs)
+    state, memory = model.encode(src, src_len)
+    _, _, want = model.decode(inputs, state, memory)
+    assert model.attention_layout == (1, 1) and weights.shape == (1, 1, 5, 6)
+    assert torch.equal(weights[0, 0], want[:, :, 0])
+    for arch in ("lstm", "gru"):
+        rnn = tiny(arch).eval()
+        assert rnn.attention_layout is None and rnn.max_target_positions is None
+        with pytest.raises(NMTError, match="has no attention to show"):
+            rnn.attention_weights(src, src_len, inputs)
+
+
 @pytest.mark.parametrize(
     ("over", "count"),
     [

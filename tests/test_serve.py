@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from nmt.models.lstm import LSTMSeq2Seq
 from nmt.search import Hypothesis, SearchSettings
+from nmt.seq2seq import AttentionLayout
 from nmt.serve import Limits, ServedModel, create_app
 from nmt.vocab import load_vocabulary
 from tests.conftest import GERMAN
@@ -125,6 +127,19 @@ def test_models_describe_each_loaded_model(workdir, client):
         model = ServedModel.load(workdir / "models" / arch, "pytorch").translator.model
         assert info["parameters"] == model.n_parameters()
     assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_model_info_is_what_the_model_states_through_its_interface(workdir, monkeypatch):
+    """Layers, heads and the longest output come from `Seq2Seq.attention_layout` and
+    `max_target_positions`, whatever the architecture: here an LSTM made to state some."""
+    for arch in ARCHS:
+        served = ServedModel.load(workdir / "models" / arch, "pytorch")
+        layout = served.translator.model.attention_layout
+        assert (served.info.layers, served.info.heads) == (layout or (0, 0))
+    monkeypatch.setattr(LSTMSeq2Seq, "attention_layout", AttentionLayout(2, 5))
+    monkeypatch.setattr(LSTMSeq2Seq, "max_target_positions", 7)
+    info = ServedModel.load(workdir / "models/lstm", "pytorch").info
+    assert (info.layers, info.heads, info.max_len) == (2, 5, 7)
 
 
 def test_the_page_and_its_files_are_served_from_the_package(client):

@@ -35,14 +35,12 @@ from nmt.body_cap import BodyCap
 from nmt.cli import run_stage
 from nmt.cross_attention import AttentionMaps, attention_maps
 from nmt.engine_flags import add_engine_flags
-from nmt.models.transformer import TransformerSeq2Seq
 from nmt.paths import EXPORTS, METRICS, MODELS
 from nmt.search import Hypothesis, SearchSettings
 from nmt.translator import Engine, Translator
 
 STATIC = Path(__file__).parent / "static"
 MAX_BEAM, MAX_LEN = 64, 512  # the widest and longest search a request may ask for
-SCORED_SET = "test_2016_flickr"  # the test set of the BLEU `GET /models` reports
 
 
 class Vocab(BaseModel):
@@ -60,7 +58,7 @@ class ModelInfo(BaseModel):
     layers: int  # of the attention the explorer shows: 0 where the model has none
     heads: int
     max_len: int  # the longest output a request may ask of it
-    bleu: float | None  # sacreBLEU on test_2016_flickr, from main's metrics beside models/
+    bleu: float | None  # sacreBLEU on the first test set, from the metrics beside models/
 
 
 class TranslateRequest(BaseModel):
@@ -113,16 +111,13 @@ class ServedModel:
         translator = Translator.load(folder)
         model = translator.model
         runs: Engine = translator
-        is_transformer = isinstance(model, TransformerSeq2Seq)
-        if engine == "ctranslate2" and is_transformer:
-            from nmt.export import CTranslate2Translator  # the RNNs' servers need none of it
+        export = folder.parent.parent / EXPORTS / folder.name  # as the pipeline lays them out
+        if engine == "ctranslate2" and export.is_dir():
+            from nmt.export import CTranslate2Translator  # the other servers need none of it
 
-            export = folder.parent.parent / EXPORTS / folder.name
             runs = CTranslate2Translator.load(export, compute_type)
-        probe = translator.translate(["."], SearchSettings(1, 0.0, 1, 1))[0][0]
-        layers, heads = (len(model.decoder), model.heads) if is_transformer else (1, 1)
-        if probe.attention is None:
-            layers = heads = 0
+        layers, heads = model.attention_layout or (0, 0)
+        longest = model.max_target_positions
         info = ModelInfo(
             name=folder.resolve().name,
             arch=translator.arch,
@@ -135,19 +130,21 @@ class ServedModel:
             parameters=model.n_parameters(),
             layers=layers,
             heads=heads,
-            max_len=min(model.max_positions, MAX_LEN) if is_transformer else MAX_LEN,
+            max_len=MAX_LEN if longest is None else min(longest, MAX_LEN),
             bleu=main_bleu(folder.resolve(), translator.arch),
         )
         return cls(translator, runs, info)
 
 
 def main_bleu(folder: Path, arch: str) -> float | None:
-    """The test BLEU that main's metrics give a package where the pipeline left it."""
+    """The test BLEU that the pipeline's metrics give a package where the pipeline left it:
+    of the first test set, the one metrics/eval_<arch>.json holds."""
     if folder.parent.name != MODELS.name or folder.name != arch:
         return None
     path = folder.parent.parent / METRICS / f"eval_{arch}.json"
     try:
-        return float(json.loads(path.read_text(encoding="utf-8"))[SCORED_SET]["bleu"])
+        (scores,) = json.loads(path.read_text(encoding="utf-8")).values()
+        return float(scores["bleu"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -325,8 +322,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     add_engine_flags(
         parser,
-        "ctranslate2: a Transformer translates with its export (exports/<name> beside "
-        "models/), the other models with ours; the explorer's attention is ours",
+        "ctranslate2: a model with an export (exports/<name> beside models/, which "
+        "export@transformer writes) translates with it, the others with ours; the explorer's "
+        "attention is ours",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

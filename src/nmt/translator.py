@@ -84,6 +84,14 @@ class Translator:
             return fitted
         return [backwards(ids) for ids in fitted]
 
+    def source_tensor(self, line: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """One line as the model reads it: ids [S, 1] on the model's device, and [S]."""
+        ids = self.model_input(self.src_vocab.encode([line]))[0]
+        device = next(self.model.parameters()).device
+        return torch.from_numpy(ids.astype(np.int64)).unsqueeze(1).to(device), torch.tensor(
+            [len(ids)]
+        )
+
     def split(self, folder: Path, name: str) -> ParallelData:
         """A numericalized split (`nmt.ids`) as the model reads it, to score its loss."""
         return ParallelData.load(folder, name, self.config.model.reverse_src)

@@ -19,7 +19,7 @@ from nmt import PAD_ID
 from nmt.config import ModelParams
 from nmt.dropout import Dropout
 from nmt.rnn import gru_step, init_normal_, pack
-from nmt.seq2seq import Rows, Seq2Seq
+from nmt.seq2seq import AttentionLayout, Rows, Seq2Seq
 
 
 class Params(ModelParams):
@@ -43,6 +43,8 @@ class Annotations:
 
 
 class AttentionSeq2Seq(Seq2Seq[torch.Tensor, Annotations]):
+    attention_layout = AttentionLayout(1, 1)
+
     def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         self.emb_dim, self.hid_dim, self.masked = p.emb_dim, p.hid_dim, p.masked

@@ -25,7 +25,7 @@ from torch import nn
 from nmt import PAD_ID, NMTError
 from nmt.config import Invalid, ModelParams
 from nmt.dropout import Dropout, dropout
-from nmt.seq2seq import Rows, Seq2Seq
+from nmt.seq2seq import AttentionLayout, Rows, Seq2Seq
 
 
 class Params(ModelParams):
@@ -93,9 +93,10 @@ class MultiHeadAttention(nn.Module):
         values: torch.Tensor,
         mask: torch.Tensor | None,  # broadcasts to [B, heads, T, S]; True where allowed
         need_weights: bool = False,
+        average_heads: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The attended values merged back to [B, T, width], and when asked the attention
-        weights averaged over heads, [B, T, S]."""
+        weights averaged over heads, [B, T, S], or each head's, [B, heads, T, S]."""
         p = self.dropout if self.training else 0.0
         # On the GPU the fused kernel draws its own dropout; on the CPU the weights are
         # formed here, so that the cheap masks of nmt.dropout drop them.
@@ -111,7 +112,9 @@ class MultiHeadAttention(nn.Module):
                 queries, keys, values, attn_mask=mask, dropout_p=p
             )
         merged = attended.transpose(1, 2).flatten(2)
-        return self.out_proj(merged), None if weights is None else weights.mean(1)
+        if weights is None or not need_weights:
+            return self.out_proj(merged), None
+        return self.out_proj(merged), weights.mean(1) if average_heads else weights
 
 
 class FeedForward(nn.Sequential):
@@ -177,6 +180,7 @@ class DecoderLayer(nn.Module):
         causal: torch.Tensor | None,  # [k, t + k], True where a position may look
         src_mask: torch.Tensor,  # [B, 1, 1, S]
         need_weights: bool,
+        average_heads: bool = True,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
         h = self.around_self.block_input(x)
         keys, values = self.self_attention.keys_values(h)
@@ -185,7 +189,7 @@ class DecoderLayer(nn.Module):
         x = self.around_self.residual(x, attended)
         h = self.around_cross.block_input(x)
         attended, weights = self.cross_attention(
-            self.cross_attention.queries(h), *cross, src_mask, need_weights
+            self.cross_attention.queries(h), *cross, src_mask, need_weights, average_heads
         )
         x = self.around_cross.residual(x, attended)
         x = self.around_feed_forward.residual(
@@ -212,7 +216,8 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
     def __init__(self, src_vocab: int, trg_vocab: int, p: Params):
         super().__init__()
         self.width, self.heads, self.max_positions = p.hid_dim, p.heads, p.max_positions
-        self.max_source_positions = p.max_positions
+        self.max_source_positions = self.max_target_positions = p.max_positions
+        self.attention_layout = AttentionLayout(p.n_layers, p.heads)
         if p.share_embeddings and src_vocab != trg_vocab:
             raise NMTError(
                 f"transformer.model.share_embeddings needs one joint vocabulary, but the source "
@@ -282,6 +287,27 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
     ) -> tuple[torch.Tensor, DecoderCache, torch.Tensor | None]:
         """Features of k new positions, each seeing the earlier ones and itself; outside
         training also the last layer's cross-attention weights, averaged over heads."""
+        features, cache, weights = self.run_decoder(tokens, state, memory, every_head=False)
+        return features, cache, weights[-1].permute(1, 2, 0) if weights else None
+
+    def attention_weights(
+        self, src: torch.Tensor, src_len: torch.Tensor, inputs: torch.Tensor
+    ) -> torch.Tensor:
+        """Each decoder layer's cross-attention, head by head, as its softmax formed it."""
+        state, memory = self.encode(src, src_len)
+        _, _, weights = self.run_decoder(inputs, state, memory, every_head=True)
+        return torch.stack(weights)[:, 0]
+
+    def run_decoder(
+        self,
+        tokens: torch.Tensor,
+        state: DecoderCache,
+        memory: CrossAttentionMemory,
+        every_head: bool,
+    ) -> tuple[torch.Tensor, DecoderCache, list[torch.Tensor]]:
+        """`decode`'s features and cache, with cross-attention weights: every layer's, head
+        by head (`[B, heads, k, S]`), when `every_head`; else outside training the last
+        layer's mean over heads (`[B, k, S]`), and none in training."""
         tokens = tokens.t()
         start, k = state[0][0].shape[2], tokens.shape[1]
         causal = None  # one new position may see everything before it
@@ -289,20 +315,22 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
             causal = torch.ones(k, start + k, dtype=torch.bool, device=tokens.device)
             causal = causal.tril(diagonal=start)
         x = self.embed(tokens, self.trg_embedding, self.trg_positions, start)
-        cache, weights = [], None
+        cache, weights = [], []
         for number, layer in enumerate(self.decoder):
             last = number == len(self.decoder) - 1
-            x, layer_cache, weights = layer(
+            x, layer_cache, layer_weights = layer(
                 x,
                 state[number],
                 memory.cross[number],
                 causal,
                 memory.mask,
-                last and not self.training,
+                every_head or (last and not self.training),
+                not every_head,
             )
             cache.append(layer_cache)
-        features = self.decoder_norm(x).transpose(0, 1)
-        return features, cache, None if weights is None else weights.permute(1, 2, 0)
+            if layer_weights is not None:
+                weights.append(layer_weights)
+        return self.decoder_norm(x).transpose(0, 1), cache, weights
 
 
 MODEL = TransformerSeq2Seq
