@@ -1,4 +1,4 @@
-"""Load on `translate serve`, with and without its batching window: a fixed number of clients,
+"""Load on `translate-server`, with and without its batching window: a fixed number of clients,
 each sending one test-set line a request and the next as soon as it is answered, for a fixed
 time, against a server this script starts on 127.0.0.1 (it targets nothing else).
 
@@ -29,7 +29,7 @@ from nmt.paths import RAW
 from nmt.tokenization import read_lines
 
 HOST = "127.0.0.1"  # the only target: the server started here
-TRANSLATE = Path(sys.executable).parent / "translate"
+SERVER = Path(sys.executable).parent / "translate-server"
 
 
 def free_port() -> int:
@@ -42,7 +42,7 @@ def started(model: Path, window_ms: float) -> tuple[subprocess.Popen, int]:
     port = free_port()
     args = ["--model", str(model), "--host", HOST, "--port", str(port)]
     server = subprocess.Popen(
-        [str(TRANSLATE), "serve", *args, "--batch-window-ms", str(window_ms)],
+        [str(SERVER), *args, "--batch-window-ms", str(window_ms)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -56,7 +56,7 @@ def started(model: Path, window_ms: float) -> tuple[subprocess.Popen, int]:
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit(f"translate serve --model {model} did not start")
+    raise SystemExit(f"translate-server --model {model} did not start")
 
 
 def client(port: int, body: dict, lines: list[str], until: float, latencies: list[float]):

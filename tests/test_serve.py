@@ -1,4 +1,4 @@
-"""`translate serve`: the API through Starlette's test client, on tiny packages (the same
+"""`translate-server`: the API through Starlette's test client, on tiny packages (the same
 translations as the `translate` command, attention rows that sum to 1, a one-line 4xx for
 every bad input), and the explorer page in a real headless Chromium."""
 
@@ -24,6 +24,8 @@ from nmt.serve import Limits, ServedModel, create_app
 from nmt.vocab import load_vocabulary
 from tests.conftest import GERMAN
 from tests.test_translate import TRANSLATE, translate
+
+SERVER = TRANSLATE.with_name("translate-server")
 
 LIMITS = Limits(max_lines=4, max_chars=200, batch_window_ms=5)
 ARCHS = ("transformer", "attention", "lstm")
@@ -267,12 +269,10 @@ def test_the_command_refuses_bad_options_with_one_line(workdir):
         (("--model", "models/lstm", "--port", "0"), "error: --port must be between 1 and"),
         (("--model", "models/lstm", "--batch-window-ms", "-1"), "error: --batch-window-ms"),
     ]:
-        result = subprocess.run(
-            [str(TRANSLATE), "serve", *args], cwd=workdir, capture_output=True, check=False
-        )
+        result = subprocess.run([str(SERVER), *args], cwd=workdir, capture_output=True, check=False)
         assert result.returncode == 1 and result.stdout == b""
         assert result.stderr.decode().startswith(message) and result.stderr.count(b"\n") == 1
-    word = translate(workdir, "--", "serve")  # a sentence "serve" is translated
+    word = translate(workdir, "serve")  # the word is a sentence like any other
     assert word.returncode == 0 and word.stdout.count(b"\n") == 1, word.stderr
 
 
@@ -300,11 +300,11 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(workdir: Path) -> Iterator[str]:
-    """`translate serve` with two tiny models, on a free port of 127.0.0.1."""
+    """`translate-server` with two tiny models, on a free port of 127.0.0.1."""
     port = free_port()
-    args = ["serve", "--model", "models/transformer", "--model", "models/attention"]
+    args = ["--model", "models/transformer", "--model", "models/attention"]
     process = subprocess.Popen(
-        [str(TRANSLATE), *args, "--port", str(port)],
+        [str(SERVER), *args, "--port", str(port)],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -318,7 +318,7 @@ def server(workdir: Path) -> Iterator[str]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"translate serve did not start: {process.stderr.read().decode()}")
+                pytest.fail(f"translate-server did not start: {process.stderr.read().decode()}")
             time.sleep(0.2)
     yield url
     process.terminate()

@@ -1,4 +1,4 @@
-"""The `--engine` and `--compute-type` options that `translate` and `translate serve` share."""
+"""The `--engine` and `--compute-type` options that `translate` and `translate-server` share."""
 
 from __future__ import annotations
 

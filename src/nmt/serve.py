@@ -1,7 +1,7 @@
-"""`translate serve`: the trained models over HTTP (FastAPI on uvicorn), and at `/` the
+"""`translate-server`: the trained models over HTTP (FastAPI on uvicorn), and at `/` the
 attention explorer, a page that translates a sentence and shows what each model attends to.
 
-translate serve --model models/transformer --model models/attention
+translate-server --model models/transformer --model models/attention
 curl -s localhost:8000/translate -H 'content-type: application/json' \
     -d '{"model": "transformer", "text": ["Ein Hund läuft."], "n_best": 2}'
 
@@ -308,7 +308,7 @@ def create_app(models: list[ServedModel], limits: Limits) -> FastAPI:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="translate serve",
+        prog="translate-server",
         description="Serve trained models over HTTP: POST /translate, GET /models, GET "
         "/health, and at / the attention explorer.",
     )
@@ -353,7 +353,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args(sys.argv[2:])  # after `translate serve`
+    args = parse_args(sys.argv[1:])
     models = [ServedModel.load(folder, args.engine, args.compute_type) for folder in args.model]
     limits = Limits(args.max_lines, args.max_chars, args.batch_window_ms)
     app = create_app(models, limits)

@@ -3,7 +3,7 @@ over the command line's sentences, a file, or standard input.
 
 translate --arch transformer "Ein Mann fährt Fahrrad."
 cat sentences.de | translate --arch gru --beam 1
-translate serve --model models/transformer --model models/attention   # `nmt.serve`
+translate-server --model models/transformer --model models/attention   # `nmt.serve`
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def parse_args() -> argparse.Namespace:
         "or else one sentence per line of the input file or standard input, printed as "
         "they are translated. A sentence longer than the model reads (the Transformer's "
         "max_positions) is cut to its first tokens and translated, with a warning on "
-        "standard error naming its line. `translate serve --help`: the models over HTTP, "
+        "standard error naming its line. `translate-server --help`: the models over HTTP, "
         "and the attention explorer."
     )
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
@@ -295,9 +295,4 @@ def main() -> None:
 
 
 def cli() -> None:
-    if sys.argv[1:2] == ["serve"]:  # a sentence "serve" is `translate -- serve`
-        from nmt.serve import cli as serve  # here: `translate` itself needs no web server
-
-        serve()
-        return
     run_stage(main, "translations not yet printed are lost")
