@@ -59,6 +59,7 @@ browser:
 
 test: install browser
 	$(BIN)/ruff check src stages tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # The results tables of README.md and docs/results.md, rewritten from metrics/ and results/

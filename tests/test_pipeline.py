@@ -265,15 +265,16 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
 
     model = package_bytes(root / "models/gru")
     shutil.rmtree(root / "models/gru")  # a lost output comes back from the cache
-    run(root, env, "dvc", "checkout", "models/gru")
+    run(root, env, "dvc", "checkout", "train@gru", "evaluate@gru")  # its files' stages
     assert package_bytes(root / "models/gru") == model
     assert stages_run(run(root, env, "dvc", "repro")) == set()
     shutil.rmtree(root / "models/gru")  # or is rewritten from the finished run's checkpoint,
     resumed = run(
         root, env, "python", "bench/repro_time.py", "--out", "repro_time.json", "--resume"
     )
-    assert stages_run(resumed) == {"train@gru"}  # byte for byte,
-    assert package_bytes(root / "models/gru") == model  # so nothing downstream reruns
+    # byte for byte, so nothing downstream reruns; evaluate@gru writes its decoding.json again
+    assert stages_run(resumed) == {"train@gru", "evaluate@gru"}
+    assert package_bytes(root / "models/gru") == model
     again = json.loads((root / "repro_time.json").read_text())  # a second segment, summed
     assert again["complete"] and [s["stages"] for s in again["segments"][:1]] == [times["stages"]]
     added = again["segments"][1]["stages"]
@@ -312,6 +313,8 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
     assert changed & {"test_2016_flickr.bleu", "test_2016_flickr.chrf"}  # beam results moved
     assert "metrics/train_gru.json" not in diff and "metrics/train_lstm.json" not in diff
     out = run(root, env, "dvc", "exp", "run", "-S", "+gru.evaluate.beam_size=3")
+    assert stages_run(out) == {"settings@gru"}  # the beam size it already had: no decoding
+    out = run(root, env, "dvc", "exp", "run", "-S", "gru.evaluate.beam_size=4")
     one = {"settings@gru", "evaluate@gru", "heatmaps@gru"}  # one architecture's decoding
     assert stages_run(out) == one
 

@@ -14,6 +14,7 @@ from anyio import to_thread
 
 Key = TypeVar("Key", bound=Hashable)  # what requests must share to be translated together
 Result = TypeVar("Result")  # what one line gives
+Done = TypeVar("Done")  # what work in the thread gives
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Batcher(Generic[Key, Result]):
         self.open: dict[Key, Group[Result]] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # held, so that none is collected early
 
-    async def in_thread(self, work: Callable[[], Result]) -> Result:
+    async def in_thread(self, work: Callable[[], Done]) -> Done:
         """`work()` in the translating thread, after the calls before it."""
         async with self.cpu:
             return await to_thread.run_sync(work)

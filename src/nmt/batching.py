@@ -48,12 +48,15 @@ class ParallelData:
     Batches are formed from the lengths alone; `collate` reads the sentences it pads."""
 
     def __init__(
-        self, src: Sequence[np.ndarray], trg: Sequence[np.ndarray], reverse_src: bool = False
+        self,
+        src: Sequence[np.ndarray] | Sequences,
+        trg: Sequence[np.ndarray] | Sequences,
+        reverse_src: bool = False,
     ):
         if len(src) != len(trg):
             raise NMTError(f"{len(src)} source but {len(trg)} target sentences")
-        src = src if isinstance(src, Sequences) else Sequences.of(src)
-        self.src = Sequences(src.tokens, src.offsets, reverse_src)
+        source = src if isinstance(src, Sequences) else Sequences.of(src)
+        self.src = Sequences(source.tokens, source.offsets, reverse_src)
         self.trg = trg if isinstance(trg, Sequences) else Sequences.of(trg)
         self.lengths = np.stack([self.src.lengths, self.trg.lengths], axis=1)
 

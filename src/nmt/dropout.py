@@ -38,11 +38,11 @@ def seed(run_seed: int, rank: int = 0) -> None:
 
 def get_state() -> dict[str, Any]:
     """The generator's state: plain ints and strings, loadable with weights_only."""
-    return _bits.state
+    return dict(_bits.state)
 
 
 def set_state(state: dict[str, Any]) -> None:
-    _bits.state = state
+    _bits.state = state  # type: ignore[assignment]  # numpy checks the state it is given
 
 
 @contextlib.contextmanager

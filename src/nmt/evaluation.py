@@ -21,11 +21,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from unittest import mock
 
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric
-from sacrebleu.significance import PairedTest
+from sacrebleu.significance import PairedTest, Result
 
 from nmt import MissingInput, NMTError
 from nmt.cli import run_stage
@@ -108,7 +109,11 @@ def paired_bootstrap(
     for name, metric in metrics().items():
         texts = (baseline, system, references)
         if name == "bleu_tokenized":
-            texts = tuple(tokenized(lines, lang) for lines in texts)
+            texts = (
+                tokenized(baseline, lang),
+                tokenized(system, lang),
+                tokenized(references, lang),
+            )
         with mock.patch.dict(os.environ, {"SACREBLEU_SEED": str(seed)}):  # read only there
             test = PairedTest(
                 [("baseline", texts[0]), ("system", texts[1])],
@@ -118,7 +123,9 @@ def paired_bootstrap(
                 n_samples=samples,
             )
         _, results = test()
-        base, other = next(iter(v for k, v in results.items() if k != "System"))
+        scored = next(iter(v for k, v in results.items() if k != "System"))  # the one metric's
+        base, other = (cast(Result, result) for result in scored)
+        assert other.ci is not None and other.p_value is not None  # a bootstrap test sets both
         comparisons.append(Comparison(name, base.score, other.score, other.ci, other.p_value))
     return comparisons
 

@@ -17,8 +17,10 @@ exports/<arch>/
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import ctranslate2
 import numpy as np
@@ -27,7 +29,12 @@ from ctranslate2.specs import TransformerSpec, common_spec
 
 from nmt import EOS, SOS, UNK, NMTError
 from nmt.io import atomic_folder
-from nmt.models.transformer import MultiHeadAttention, TransformerSeq2Seq
+from nmt.models.transformer import (
+    DecoderLayer,
+    EncoderLayer,
+    MultiHeadAttention,
+    TransformerSeq2Seq,
+)
 from nmt.package import DECODING, VOCAB_DIR, PackageConfig, load_model, packaged_vocabs
 from nmt.search import Hypothesis, SearchSettings, fit_source
 from nmt.vocab import Vocabulary
@@ -81,18 +88,20 @@ def ctranslate2_spec(
     ):
         side.position_encodings.encodings = _array(positions.weight)
         side.scale_embeddings = True
-        if norm_first:
+        if isinstance(final_norm, torch.nn.LayerNorm):  # pre-norm
             _norm(side.layer_norm, final_norm)
-    for layer_spec, layer in zip(spec.encoder.layer, model.encoder, strict=True):
+    encoder = cast("Iterable[EncoderLayer]", model.encoder)
+    decoder = cast("Iterable[DecoderLayer]", model.decoder)
+    for layer_spec, layer in zip(spec.encoder.layer, encoder, strict=True):
         _attention(layer_spec.self_attention, layer.attention, cross=False)
         _norm(layer_spec.self_attention.layer_norm, layer.around_attention.norm)
         _feed_forward(layer_spec, layer)
-    for layer_spec, layer in zip(spec.decoder.layer, model.decoder, strict=True):
-        _attention(layer_spec.self_attention, layer.self_attention, cross=False)
-        _norm(layer_spec.self_attention.layer_norm, layer.around_self.norm)
-        _attention(layer_spec.attention, layer.cross_attention, cross=True)
-        _norm(layer_spec.attention.layer_norm, layer.around_cross.norm)
-        _feed_forward(layer_spec, layer)
+    for layer_spec, decoder_layer in zip(spec.decoder.layer, decoder, strict=True):
+        _attention(layer_spec.self_attention, decoder_layer.self_attention, cross=False)
+        _norm(layer_spec.self_attention.layer_norm, decoder_layer.around_self.norm)
+        _attention(layer_spec.attention, decoder_layer.cross_attention, cross=True)
+        _norm(layer_spec.attention.layer_norm, decoder_layer.around_cross.norm)
+        _feed_forward(layer_spec, decoder_layer)
     _linear(spec.decoder.projection, model.out.weight, model.out.bias)
     spec.config.unk_token, spec.config.bos_token, spec.config.eos_token = UNK, SOS, EOS
     spec.config.decoder_start_token = SOS

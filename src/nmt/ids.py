@@ -126,7 +126,7 @@ def write_ids(
     """Write a split given as chunks of (source, target) id arrays, holding one chunk in
     memory at a time: the tokens go to temporary files as they come and become `.npy` arrays
     at the end, when their length is known. The split's [n, 2] sentence lengths."""
-    files, lengths = ids_files(folder, split), [np.zeros((0, 2), np.int64)]
+    files, chunk_lengths = ids_files(folder, split), [np.zeros((0, 2), np.int64)]
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=folder) as src, tempfile.TemporaryFile(dir=folder) as trg:
         for src_ids, trg_ids in chunks:
@@ -134,8 +134,8 @@ def write_ids(
                 if sentences:
                     stream.write(np.concatenate(sentences).astype(IDS_DTYPE).tobytes())
             pairs = zip(src_ids, trg_ids, strict=True)
-            lengths.append(np.array([[len(s), len(t)] for s, t in pairs]).reshape(-1, 2))
-        lengths = np.concatenate(lengths).astype(np.int64)
+            chunk_lengths.append(np.array([[len(s), len(t)] for s, t in pairs]).reshape(-1, 2))
+        lengths = np.concatenate(chunk_lengths).astype(np.int64)
         for column, (side, stream) in enumerate((("src", src), ("trg", trg))):
             stream.seek(0)
             with atomic_path(files[side]) as tmp, tmp.open("wb") as out:

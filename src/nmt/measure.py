@@ -31,8 +31,8 @@ def pipeline_translator(settings: RunSettings) -> Translator:
     if (pipeline[0].hash, pipeline[1].hash) != translator.config.vocab_hashes:
         raise NMTError(
             f"{package} was trained with other vocabularies than {vocab_dir}: restore the "
-            f"pipeline's own (`dvc checkout {package}`) or retrain it "
-            f"(`dvc repro --force train@{settings.arch}`)"
+            f"pipeline's own (`dvc checkout train@{settings.arch} evaluate@{settings.arch}`) "
+            f"or retrain it (`dvc repro --force train@{settings.arch}`)"
         )
     return translator
 

@@ -56,13 +56,14 @@ def average_weights(states: list[Weights]) -> Weights:
 def running_code() -> dict[str, str]:
     """SHA-256 of each project source file this process runs, by path: the stage script and
     every loaded `nmt` module (the models' only while their architecture is imported)."""
-    files = {os.path.relpath(sys.modules["__main__"].__file__)}
+    files = {os.path.relpath(str(sys.modules["__main__"].__file__))}
     files |= {
-        module.__file__
+        path
         for name, module in sys.modules.items()
-        if (name == "nmt" or name.startswith("nmt.")) and getattr(module, "__file__", None)
+        if (name == "nmt" or name.startswith("nmt."))
+        and (path := getattr(module, "__file__", None))
     }
-    package_root = Path(sys.modules["nmt"].__file__).parent.parent
+    package_root = Path(str(sys.modules["nmt"].__file__)).parent.parent
     digests = {}
     for file in files:
         path = Path(file)

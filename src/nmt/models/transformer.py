@@ -14,8 +14,9 @@ tensors are batch-first; the Seq2Seq interface is sequence-first, as for the RNN
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -271,7 +272,8 @@ class TransformerSeq2Seq(Seq2Seq[DecoderCache, CrossAttentionMemory]):
         for layer in self.encoder:
             x = layer(x, mask)
         x = self.encoder_norm(x)
-        cross = [layer.cross_attention.keys_values(x) for layer in self.decoder]
+        decoder = cast("Iterable[DecoderLayer]", self.decoder)
+        cross = [layer.cross_attention.keys_values(x) for layer in decoder]
         empty = x.new_zeros(len(src), self.heads, 0, self.width // self.heads)
         return [(empty, empty)] * len(self.decoder), CrossAttentionMemory(cross, mask)
 
