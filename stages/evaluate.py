@@ -10,10 +10,10 @@ from nmt.cli import run_stage, stage_arch
 from nmt.config import load_params
 from nmt.evaluation import Scorer
 from nmt.io import write_json, write_text
+from nmt.loss import evaluate_loss
 from nmt.paths import IDS, METRICS, RAW, RESULTS, TRANSLATIONS
 from nmt.runtime import use_threads
 from nmt.tokenization import read_lines
-from nmt.training import evaluate_loss
 from nmt.translator import Translator
 
 COMPARED_SCORES = ("bleu", "bleu_tokenized", "chrf")  # of beam search

@@ -75,8 +75,8 @@ class TrainingRun:
 
     def finish(self, summary: TrainSummary) -> None:
         """Keep the model (best or averaged) as the package, with its metrics and epoch log."""
+        summary = self.trainer.keep_model(summary)
         model, arch, vocab = self.trainer.model, self.arch, self.params.vocab_of(self.arch)
-        model.load_state_dict(self.trainer.final_state())
         langs = (self.params.data.src_lang, self.params.data.trg_lang)
         save_model(
             model_path(arch),
