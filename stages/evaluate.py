@@ -9,12 +9,12 @@ import math
 from nmt.cli import run_stage, stage_arch
 from nmt.evaluation import Scorer
 from nmt.io import write_json, write_text
+from nmt.loss import evaluate_loss
 from nmt.measure import Split, decode_and_score, pipeline_translator
 from nmt.package import Decoding, write_decoding
 from nmt.paths import IDS, METRICS, RESULTS, TRANSLATIONS, model_path
 from nmt.runtime import use_threads
 from nmt.settings import EvaluateSettings
-from nmt.training import evaluate_loss
 
 COMPARED_SCORES = ("bleu", "bleu_tokenized", "chrf")  # of beam search
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -5,14 +7,9 @@ import torch.nn.functional as F
 from bench.seed_loop import reference_loss
 from nmt import PAD_ID, NMTError
 from nmt.config import available_archs
-from nmt.loss import (
-    ConsistencyCrossEntropy,
-    LinearCrossEntropy,
-    consistency_loss,
-    sequence_loss,
-    teacher_forced_runs,
-)
+from nmt.loss import ConsistencyCrossEntropy, LinearCrossEntropy, consistency_loss, sequence_loss
 from nmt.models import architecture, build_model, model_params
+from nmt.teacher_forcing import teacher_forced_runs
 
 TINY = {"emb_dim": 8, "hid_dim": 12, "dropout": 0.0}
 EXTRA = {
@@ -105,6 +102,33 @@ def test_decoding_a_run_equals_decoding_step_by_step(arch):
         strict=True,
     ):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def tensors(value: object) -> list[torch.Tensor]:
+    """The tensors a model's memory holds, however it nests them."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if dataclasses.is_dataclass(value):
+        value = [getattr(value, field.name) for field in dataclasses.fields(value)]
+    if isinstance(value, list | tuple):
+        return [tensor for item in value for tensor in tensors(item)]
+    return []
+
+
+@pytest.mark.parametrize("arch", available_archs())
+def test_select_memory_takes_the_sentences_of_every_tensor_in_the_memory(arch):
+    """The memory holds only what differs by sentence: selecting sentences shrinks every
+    tensor in it to them, and gives what encoding those sentences alone gives."""
+    model = tiny(arch).eval()
+    src, src_len, _ = batch((6, 4, 2, 5))
+    rows = torch.tensor([3, 0, 0])  # reordered and repeated, as beam search does
+    _, memory = model.encode(src, src_len)
+    _, alone = model.encode(src[:, rows], src_len[rows])
+    selected = tensors(model.select_memory(memory, rows))
+    assert len(selected) == len(tensors(alone)) == len(tensors(memory))
+    for whole, got, want in zip(tensors(memory), selected, tensors(alone), strict=True):
+        assert got.shape != whole.shape and got.shape == want.shape
+        assert torch.allclose(got.float(), want.float(), atol=1e-6)
 
 
 def test_teacher_forced_runs_end_where_a_prediction_is_fed_back():

@@ -67,7 +67,8 @@ from nmt.config import load_params
 from nmt.decoding import translate_corpus
 from nmt.search import SearchSettings
 from nmt.models import build_model, model_params
-from nmt.training import Trainer, evaluate_loss, seed_everything
+from nmt.loss import evaluate_loss
+from nmt.training import Trainer, seed_everything
 from tests.conftest import random_pairs
 
 params = load_params()

@@ -3,9 +3,10 @@ import torch
 
 from nmt import NMTError, dropout
 from nmt.config import BatchParams, TrainParams, available_archs
+from nmt.loss import evaluate_loss
 from nmt.models import architecture, build_model
 from nmt.resume import average_weights
-from nmt.training import Trainer, evaluate_loss, lr_factor, seed_everything
+from nmt.training import Trainer, lr_factor, seed_everything
 from tests.conftest import random_pairs
 
 TRAIN = random_pairs(300, vocab=24, seed=1)
@@ -62,7 +63,7 @@ RECIPE = {"schedule": "inverse_sqrt", "warmup": 5, "average": 2, "label_smoothin
 
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     whole = make_trainer(tmp_path / "whole", epochs=3, **RECIPE)
-    whole.fit()
+    whole_summary = whole.fit()
 
     def stop_after_first(record):
         if record["epoch"] == 1:
@@ -75,13 +76,14 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     dropout.seed(999)
     resumed = make_trainer(tmp_path / "broken", epochs=3, **RECIPE)
     assert resumed.restore() and resumed.epoch == 1
-    resumed.fit()
+    resumed_summary = resumed.fit()
     keys = ("train_loss", "valid_loss")
     assert [[r[k] for k in keys] for r in resumed.history] == [
         [r[k] for k in keys] for r in whole.history
     ]
-    for name, tensor in whole.final_state().items():
-        assert torch.equal(tensor, resumed.final_state()[name]), name
+    assert resumed.keep_model(resumed_summary) == whole.keep_model(whole_summary)
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
 
 
 def test_more_epochs_continue_a_finished_run(tmp_path, caplog):
@@ -117,13 +119,14 @@ def test_patience_stops_early_and_keeps_the_model_the_full_run_keeps(tmp_path, m
     losses = iter([3.0, 2.0, 2.5, 2.6, 2.7, 2.8] * 3)
     monkeypatch.setattr("nmt.training.evaluate_loss", lambda *args: next(losses))
     full = make_trainer(tmp_path / "full", epochs=6)
-    full.fit()
+    full.keep_model(full.fit())
     early = make_trainer(tmp_path / "early", epochs=6, patience=2)
     summary = early.fit()
     assert (summary.epochs, summary.best_epoch) == (4, 2)
     assert "stopped after epoch 4 of 6, best epoch 2" in caplog.text
-    for name, tensor in full.final_state().items():
-        assert torch.equal(tensor, early.final_state()[name]), name
+    early.keep_model(summary)
+    for name, tensor in full.model.state_dict().items():
+        assert torch.equal(tensor, early.model.state_dict()[name]), name
     again = make_trainer(tmp_path / "early", epochs=6, patience=2)
     assert again.restore() and again.fit().epochs == 4
     stricter = make_trainer(tmp_path / "early", epochs=6, patience=1)
@@ -181,18 +184,19 @@ def test_adam_takes_its_betas_from_the_params(tmp_path):
 
 def test_averaging_keeps_the_mean_of_the_last_epochs(tmp_path):
     trainer = make_trainer(tmp_path, epochs=3, average=2)
-    snapshots = []  # copies: fit loads the average into the same tensors at the end
+    snapshots = []  # copies: keep_model loads the average into the same tensors
     summary = trainer.fit(
         on_epoch=lambda r: snapshots.append(
             {k: v.clone() for k, v in trainer.model.state_dict().items()}
         )
     )
+    assert not summary.averaged_epochs  # until the model to keep is loaded
+    summary = trainer.keep_model(summary)
     assert sorted(p.name for p in tmp_path.glob("epoch_*.pt")) == ["epoch_2.pt", "epoch_3.pt"]
-    for averaged in (trainer.final_state(), trainer.model.state_dict()):
-        for name, tensor in averaged.items():
-            mean = (snapshots[1][name] + snapshots[2][name]) / 2
-            assert not torch.equal(snapshots[1][name], snapshots[2][name]), name
-            assert torch.allclose(tensor, mean), name
+    for name, tensor in trainer.model.state_dict().items():
+        mean = (snapshots[1][name] + snapshots[2][name]) / 2
+        assert not torch.equal(snapshots[1][name], snapshots[2][name]), name
+        assert torch.allclose(tensor, mean), name
     assert summary.averaged_epochs == 2
     assert summary.averaged_valid_loss == pytest.approx(evaluate_loss(trainer.model, VALID, 32))
 

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import cast
 from unittest import mock
 
-from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric
+from sacrebleu.metrics.bleu import BLEU
+from sacrebleu.metrics.chrf import CHRF
 from sacrebleu.significance import PairedTest, Result
 
 from nmt import MissingInput, NMTError

@@ -25,7 +25,7 @@ from typing import cast
 import ctranslate2
 import numpy as np
 import torch
-from ctranslate2.specs import TransformerSpec, common_spec
+from ctranslate2.specs import TransformerSpec, attention_spec, common_spec, transformer_spec
 
 from nmt import EOS, SOS, UNK, NMTError
 from nmt.io import atomic_folder
@@ -54,7 +54,9 @@ def _norm(spec: common_spec.LayerNormSpec, norm: torch.nn.LayerNorm) -> None:
     spec.gamma, spec.beta = _array(norm.weight), _array(norm.bias)
 
 
-def _attention(spec, attention: MultiHeadAttention, cross: bool) -> None:
+def _attention(
+    spec: attention_spec.MultiHeadAttentionSpec, attention: MultiHeadAttention, cross: bool
+) -> None:
     """Self-attention: one fused [q; k; v] projection, as ours; cross-attention: the query
     projection, then the fused [k; v] one."""
     weight, bias = attention.in_proj.weight, attention.in_proj.bias
@@ -67,8 +69,13 @@ def _attention(spec, attention: MultiHeadAttention, cross: bool) -> None:
     _linear(spec.linear[-1], attention.out_proj.weight, attention.out_proj.bias)
 
 
-def _feed_forward(spec, layer) -> None:
-    first, _, _, second = layer.feed_forward
+def _feed_forward(
+    spec: transformer_spec.TransformerEncoderLayerSpec
+    | transformer_spec.TransformerDecoderLayerSpec,
+    layer: EncoderLayer | DecoderLayer,
+) -> None:
+    first, second = layer.feed_forward[0], layer.feed_forward[-1]  # around the activation
+    assert isinstance(first, torch.nn.Linear) and isinstance(second, torch.nn.Linear)
     _linear(spec.ffn.linear_0, first.weight, first.bias)
     _linear(spec.ffn.linear_1, second.weight, second.bias)
     _norm(spec.ffn.layer_norm, layer.around_feed_forward.norm)

@@ -72,9 +72,9 @@ class TrainingRun:
 
     def finish(self, summary: TrainSummary) -> None:
         """Keep the model (best or averaged) as the package, with its metrics and epoch log."""
+        summary = self.trainer.keep_model(summary)
         settings, model = self.settings, self.trainer.model
         arch, vocab_dir = settings.arch, VOCAB / settings.vocab
-        model.load_state_dict(self.trainer.final_state())
         trained = Trained(epoch=summary.kept_epoch, valid_loss=summary.kept_valid_loss)
         save_model(
             model_path(arch), model, arch, settings.model, vocab_dir, settings.langs, trained

@@ -77,7 +77,9 @@ class Seq2Seq(nn.Module, Generic[State, Memory]):
         raise NotImplementedError
 
     def select_memory(self, memory: Memory, rows: Rows) -> Memory:
-        """The encoder memory of some sentences of the batch, as `select_state`."""
+        """The encoder memory of some sentences of the batch, as `select_state`. The memory
+        holds only what differs by sentence (weights stay on the model), so every tensor in
+        it is selected."""
         raise NotImplementedError
 
     def output_layer(

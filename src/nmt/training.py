@@ -30,8 +30,8 @@ from tqdm import tqdm
 from nmt import NMTError, dropout
 from nmt.batching import ParallelData, join_small_batches
 from nmt.config import BatchParams, TrainParams
-from nmt.loss import consistency_loss, sequence_loss
-from nmt.resume import RunFiles, Weights, why_not_resume
+from nmt.loss import TrainingLoss, evaluate_loss
+from nmt.resume import RunFiles, why_not_resume
 from nmt.runtime import Ranks, autocast, show_progress
 from nmt.seq2seq import Seq2Seq
 
@@ -70,65 +70,6 @@ def lr_factor(step: int, p: TrainParams, total_steps: int) -> float:
         progress = min(1.0, (step - p.warmup) / max(1, total_steps - p.warmup))
         return 0.5 * (1 + math.cos(math.pi * progress))
     return 1.0
-
-
-class TrainingLoss(torch.nn.Module):
-    """A model's training loss as a module's forward, for DDP: it synchronizes the gradients
-    of what runs through a forward. Gives the loss to minimise and the cross-entropy to log
-    (the same, unless a consistency term is added: `train.rdrop_alpha`)."""
-
-    def __init__(self, model: Seq2Seq, params: TrainParams):
-        super().__init__()
-        self.model = model
-        self.label_smoothing, self.rdrop_alpha = params.label_smoothing, params.rdrop_alpha
-
-    def forward(
-        self,
-        src: torch.Tensor,
-        src_len: torch.Tensor,
-        trg: torch.Tensor,
-        teacher_force: torch.Tensor,
-        tokens: float | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.rdrop_alpha:
-            return consistency_loss(
-                self.model,
-                src,
-                src_len,
-                trg,
-                teacher_force,
-                self.rdrop_alpha,
-                self.label_smoothing,
-                tokens,
-            )
-        loss = sequence_loss(
-            self.model, src, src_len, trg, teacher_force, self.label_smoothing, tokens
-        )
-        return loss, loss
-
-
-@torch.no_grad()
-def evaluate_loss(
-    model: Seq2Seq, data: ParallelData, batch_size: int, ranks: Ranks | None = None
-) -> float:
-    """Mean cross-entropy per target token; the model reads its own predictions unless it is
-    scored teacher-forced (`Seq2Seq.teacher_forced_scoring`). Ranks share every batch."""
-    rank, world = (ranks.rank, ranks.world) if ranks is not None else (0, 1)
-    model.eval()
-    device = next(model.parameters()).device
-    total = tokens = 0.0
-    for index in data.batch_indices(batch_size):
-        share = index[rank::world]
-        if len(share) == 0:
-            continue
-        batch = data.collate(share).to(device)
-        forcing = torch.full((batch.trg.shape[0],), model.teacher_forced_scoring)
-        n = batch.n_trg_tokens
-        total += sequence_loss(model, batch.src, batch.src_len, batch.trg, forcing).item() * n
-        tokens += n
-    if ranks is not None:
-        total, tokens = ranks.sum(total, tokens)
-    return total / tokens
 
 
 log = logging.getLogger(__name__)
@@ -344,22 +285,21 @@ class Trainer:
                 f"stopped after epoch {self.epoch} of {self.params.epochs}, best epoch "
                 f"{self.best_epoch}"
             )
-        summary = TrainSummary(self.epoch, self.best_epoch, self.best_valid)
-        if self.params.average > 1 and self.ranks.is_main:  # the other ranks are done
-            self.model.load_state_dict(self.final_state())
-            averaged = evaluate_loss(self.model, self.valid_data, self.batch.size)
-            summary = replace(
-                summary,
-                averaged_epochs=min(self.params.average, self.epoch),
-                averaged_valid_loss=averaged,
-            )
-        return summary
+        return TrainSummary(self.epoch, self.best_epoch, self.best_valid)
+
+    def keep_model(self, summary: TrainSummary) -> TrainSummary:
+        """Load the model to keep (main rank, after `fit`): the best epoch's, or the mean of
+        the last `average` epochs', which `summary` then gains the validation loss of."""
+        self.model.load_state_dict(self.files.final_state(self.epoch))
+        if self.params.average == 1:
+            return summary
+        return replace(
+            summary,
+            averaged_epochs=min(self.params.average, self.epoch),
+            averaged_valid_loss=evaluate_loss(self.model, self.valid_data, self.batch.size),
+        )
 
     def stalled(self) -> bool:
         """Early stopping: the validation loss has not improved for train.patience epochs."""
         patience = self.params.patience
         return bool(patience) and self.epoch - self.best_epoch >= patience
-
-    def final_state(self) -> Weights:
-        """The model to keep: the best epoch's, or the mean of the last `average` epochs'."""
-        return self.files.final_state(self.epoch)

@@ -3,11 +3,13 @@ encoder states at every step with additive attention, energy = v . tanh(W [s; h_
 
 W [s; h_j] = W_s s + W_h h_j: the encoder half is computed once per batch (`keys`), so each
 step only applies W_s to the decoder state, not to L copies of it. Same maths, fewer FLOPs.
+The weights' columns are taken where they are used, so the memory holds only what differs by
+sentence.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -35,11 +37,6 @@ class Annotations:
     outputs: torch.Tensor  # [L, B, 2 * hid_dim], zeros at padded positions
     keys: torch.Tensor  # [L, B, attn_dim], W_h h_j + b
     mask: torch.Tensor | None  # [L, B], True at real tokens; None attends to padding too
-    # Weights rearranged once per batch, not once per step:
-    state_weight: torch.Tensor  # [W_hh; W_s]: the GRU's hidden gates and the query, one matmul
-    state_bias: torch.Tensor  # [b_hh; 0]
-    embedding_gate_weight: torch.Tensor  # input-gate columns over the embedding (whole runs)
-    context_gate_weight: torch.Tensor  # input-gate columns over the attention context
 
 
 class AttentionSeq2Seq(Seq2Seq[torch.Tensor, Annotations]):
@@ -63,29 +60,32 @@ class AttentionSeq2Seq(Seq2Seq[torch.Tensor, Annotations]):
         packed, hidden = self.encoder(pack(self.dropout(self.src_embedding(src)), src_len))
         outputs, _ = pad_packed_sequence(packed, total_length=src.shape[0])
         state = torch.tanh(self.bridge(torch.cat([hidden[-2], hidden[-1]], 1)))
-        query_weight, key_weight = self.attention.weight.split([self.hid_dim, 2 * self.hid_dim], 1)
-        embedding_gate_weight, context_gate_weight = self.decoder.weight_ih_l0.split(
-            [self.emb_dim, 2 * self.hid_dim], 1
-        )
-        bias = self.decoder.bias_hh_l0
         return state, Annotations(
             outputs=outputs,
-            keys=F.linear(outputs, key_weight, self.attention.bias),
+            keys=F.linear(outputs, self.score_weights()[1], self.attention.bias),
             mask=src != PAD_ID if self.masked else None,
-            state_weight=torch.cat([self.decoder.weight_hh_l0, query_weight]),
-            state_bias=torch.cat([bias, bias.new_zeros(query_weight.shape[0])]),
-            embedding_gate_weight=embedding_gate_weight,
-            context_gate_weight=context_gate_weight,
         )
+
+    def score_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """W_s and W_h: the attention's columns over the decoder state and the annotations."""
+        return self.attention.weight.split([self.hid_dim, 2 * self.hid_dim], 1)
+
+    def gate_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's input-gate columns over the embedding and over the attention context."""
+        return self.decoder.get_parameter("weight_ih_l0").split([self.emb_dim, 2 * self.hid_dim], 1)
+
+    def state_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """[W_hh; W_s] and [b_hh; 0]: the GRU's hidden gates and the query in one matmul."""
+        query_weight, bias = self.score_weights()[0], self.decoder.get_parameter("bias_hh_l0")
+        weight = torch.cat([self.decoder.get_parameter("weight_hh_l0"), query_weight])
+        return weight, torch.cat([bias, bias.new_zeros(query_weight.shape[0])])
 
     def select_state(self, state: torch.Tensor, rows: Rows) -> torch.Tensor:
         return state[rows]
 
     def select_memory(self, memory: Annotations, rows: Rows) -> Annotations:
         mask = None if memory.mask is None else memory.mask[:, rows]
-        return replace(
-            memory, outputs=memory.outputs[:, rows], keys=memory.keys[:, rows], mask=mask
-        )
+        return Annotations(outputs=memory.outputs[:, rows], keys=memory.keys[:, rows], mask=mask)
 
     def attend(self, query: torch.Tensor, memory: Annotations) -> torch.Tensor:
         """Attention weights `[L, B]` over source positions, summing to 1 for each sentence."""
@@ -98,18 +98,25 @@ class AttentionSeq2Seq(Seq2Seq[torch.Tensor, Annotations]):
         self, tokens: torch.Tensor, state: torch.Tensor, memory: Annotations
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Step by step, as each step attends from the state the previous step produced; the
-        embedding's share of the input gates is computed for the whole run at once."""
+        embedding's share of the input gates is computed for the whole run at once.
+
+        A step takes the weights it uses itself, not once per run, so a weight's gradient adds
+        up the steps of the whole batch one at a time; taken once per run, each run's steps
+        would be added up first, and the trained weights would round differently."""
         embedded = self.dropout(self.trg_embedding(tokens))
-        embedding_gates = F.linear(embedded, memory.embedding_gate_weight, self.decoder.bias_ih_l0)
+        embedding_gates = F.linear(
+            embedded, self.gate_weights()[0], self.decoder.get_parameter("bias_ih_l0")
+        )
         gate_width = 3 * self.hid_dim
         features, weights = [], []
         for step, gates in zip(embedded.unbind(0), embedding_gates.unbind(0), strict=True):
-            hidden_gates, query = F.linear(state, memory.state_weight, memory.state_bias).split(
-                [gate_width, memory.state_weight.shape[0] - gate_width], 1
+            state_weight, state_bias = self.state_layer()
+            hidden_gates, query = F.linear(state, state_weight, state_bias).split(
+                [gate_width, state_weight.shape[0] - gate_width], 1
             )
             weight = self.attend(query, memory)
             context = torch.einsum("lb,lbh->bh", weight, memory.outputs)
-            gates = gates + F.linear(context, memory.context_gate_weight)
+            gates = gates + F.linear(context, self.gate_weights()[1])
             state = gru_step(gates, state, hidden_gates)
             features.append(torch.cat([state, context, step], 1))
             weights.append(weight)

@@ -24,8 +24,9 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from nmt import PAD_ID, NMTError
-from nmt.config import Invalid, ModelParams
+from nmt.config import ModelParams
 from nmt.dropout import Dropout, dropout
+from nmt.params_errors import Invalid
 from nmt.seq2seq import AttentionLayout, Rows, Seq2Seq
 
 
