@@ -26,7 +26,7 @@ from nmt.seq2seq import Seq2Seq
 COMPACT = 0.25  # drop the done sentences' rows once they are this share of the rows
 
 
-class Rows:
+class LiveRows:
     """Which rows of the whole batch the decoder still computes, and the step records of
     all rows of the batch, with <pad> at no cost in the rows that left."""
 
@@ -100,7 +100,7 @@ def greedy_search(
     device = src.device
     token = torch.full((batch,), SOS_ID, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
-    rows = Rows(batch, device)
+    rows = LiveRows(batch, device)
     tokens, scores, attention = [], [], []
     for _ in range(max_len):
         features, state, weights = model.decode(token.unsqueeze(0), state, memory)
@@ -147,7 +147,7 @@ def ranked_beams(
     scores[:, 0] = 0.0  # all beams start as the same <sos>: expand only one of them
     token = torch.full((batch * k,), SOS_ID, device=device)
     finished = torch.zeros(batch * k, dtype=torch.bool, device=device)
-    rows = Rows(batch * k, device)
+    rows = LiveRows(batch * k, device)
     history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # token, origin, gain
     attention = []
     for _ in range(max_len):
