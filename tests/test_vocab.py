@@ -131,6 +131,19 @@ def test_a_word_never_seen_in_training_is_spelt_by_pieces(pieces):
     assert "spätzle" in words  # the word vocabulary of the same text has no such entry
 
 
+def test_with_byte_fallback_a_subword_model_spells_any_text(pieces, tmp_path):
+    folder, spec, files, _ = pieces
+    line = "Ein Hund 🐕 bellt 狗"  # characters no training line has
+    de = load_vocabulary(folder, "de")
+    assert UNK_ID in de.encode([line])[0].tolist()  # without it: <unk>, written as ⁇
+    build_pieces(tmp_path, spec.model_copy(update={"byte_fallback": True}), files, seed=1)
+    de = load_vocabulary(tmp_path, "de")
+    assert len(de) == 1000 and "<0xF0>" in de.index  # the 256 bytes are pieces of the 1,000
+    ids = de.encode([line])[0]
+    assert UNK_ID not in ids.tolist() and de.decode(ids) == line
+    assert (tmp_path / "de.model").read_bytes() != (folder / "de.model").read_bytes()
+
+
 def test_sentencepiece_training_is_deterministic_and_per_language_when_asked(pieces, tmp_path):
     folder, spec, files, sizes = pieces
     assert sizes == {"de": 1000, "en": 1000}

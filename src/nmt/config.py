@@ -101,6 +101,9 @@ class SentencePieceParams(Section):
     # identity: every character and space kept, so decoding gives back the exact input
     normalization: Literal["nmt_nfkc", "identity"] = "nmt_nfkc"
     input_sentence_size: int = Field(1_000_000, ge=1)  # trained on a sample of this many lines
+    # A character unseen in training (an emoji, CJK) as its UTF-8 bytes, 256 pieces of the
+    # vocab_size, instead of <unk>: then a subword model spells any text
+    byte_fallback: bool = False
 
 
 VocabParams = Annotated[WordVocabParams | SentencePieceParams, Field(discriminator="kind")]

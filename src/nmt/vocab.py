@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -213,6 +213,8 @@ def build_pieces(
 def _train_pieces(lines: Iterator[str], spec: SentencePieceParams, seed: int, what: str) -> bytes:
     spm.set_random_generator_seed(seed)
     model = io.BytesIO()  # the trainer writes the model here
+    # only when on: a field set, even to its default, would change the model's bytes
+    optional: dict[str, Any] = {"byte_fallback": True} if spec.byte_fallback else {}
     try:
         spm.SentencePieceTrainer.train(
             sentence_iterator=lines,
@@ -234,6 +236,7 @@ def _train_pieces(lines: Iterator[str], spec: SentencePieceParams, seed: int, wh
             bos_piece=SPECIALS[SOS_ID],
             eos_piece=SPECIALS[EOS_ID],
             minloglevel=2,
+            **optional,
         )
     except RuntimeError as err:
         limit = re.search(r"value <= (\d+)", str(err))
