@@ -1,11 +1,15 @@
 """What `translate-server` answers and is asked (`nmt.serve`): the HTTP API's bodies as pydantic
-models, checked on the way in and documented by their fields."""
+models, checked on the way in and documented by their fields, and the limits a request is held
+to."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from nmt import NMTError
 
 MAX_BEAM, MAX_LEN = 64, 512  # the widest and longest search a request may ask for
 
@@ -62,3 +66,32 @@ class Translation(BaseModel):
 class TranslateResponse(BaseModel):
     model: str
     translations: list[Translation]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_lines: int = 64  # lines per request
+    max_chars: int = 1000  # characters per line
+    batch_window_ms: float = 5.0  # 0: each request translated alone
+
+    @property
+    def max_body(self) -> int:
+        """Bytes a request may send: every line at its longest, each character JSON-escaped
+        at its widest (12 bytes: a surrogate pair), and room for the other fields."""
+        return self.max_lines * self.max_chars * 12 + 65536
+
+
+def checked_lines(text: list[str], limits: Limits) -> list[str]:
+    """The lines stripped, as `translate` reads them, within the server's limits."""
+    if len(text) > limits.max_lines:
+        raise NMTError(f"text: at most {limits.max_lines} lines a request, got {len(text)}")
+    for number, line in enumerate(text):
+        if len(line) > limits.max_chars:
+            raise NMTError(
+                f"text[{number}]: at most {limits.max_chars} characters, got {len(line)}"
+            )
+        try:  # JSON may spell a lone surrogate ("\ud800"), which is no text
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NMTError(f"text[{number}]: is not valid UTF-8 text") from None
+    return [line.strip() for line in text]

@@ -219,5 +219,9 @@ class CTranslate2Translator:
             for result in results
         ]
 
+    @property
+    def max_target(self) -> int:
+        return self.max_source  # one position table for both sides
+
     def text(self, hypothesis: Hypothesis) -> str:
         return self.trg_vocab.decode(hypothesis.tokens)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import torch
 import uvicorn
@@ -25,18 +26,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from nmt import NMTError
+from nmt import NMTError, libretranslate
 from nmt.api import (
     MAX_LEN,
     Attention,
     Found,
+    Limits,
     ModelInfo,
     TranslateRequest,
     TranslateResponse,
     Translation,
     Vocab,
+    checked_lines,
 )
 from nmt.batcher import Batcher
 from nmt.body_cap import BodyCap
@@ -102,19 +106,6 @@ def main_bleu(folder: Path, arch: str) -> float | None:
         return None
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_lines: int = 64  # lines per request
-    max_chars: int = 1000  # characters per line
-    batch_window_ms: float = 5.0  # 0: each request translated alone
-
-    @property
-    def max_body(self) -> int:
-        """Bytes a request may send: every line at its longest, each character JSON-escaped
-        at its widest (12 bytes: a surrogate pair), and room for the other fields."""
-        return self.max_lines * self.max_chars * 12 + 65536
-
-
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -142,22 +133,6 @@ def search_settings(request: TranslateRequest, served: ServedModel) -> SearchSet
     if request.n_best > beam:
         raise NMTError(f"n_best: at most beam ({beam}), got {request.n_best}")
     return measured.search(beam, request.length_penalty, max_len, n_best=request.n_best)
-
-
-def checked_lines(text: list[str], limits: Limits) -> list[str]:
-    """The lines stripped, as `translate` reads them, within the server's limits."""
-    if len(text) > limits.max_lines:
-        raise NMTError(f"text: at most {limits.max_lines} lines a request, got {len(text)}")
-    for number, line in enumerate(text):
-        if len(line) > limits.max_chars:
-            raise NMTError(
-                f"text[{number}]: at most {limits.max_chars} characters, got {len(line)}"
-            )
-        try:  # JSON may spell a lone surrogate ("\ud800"), which is no text
-            line.encode("utf-8")
-        except UnicodeEncodeError:
-            raise NMTError(f"text[{number}]: is not valid UTF-8 text") from None
-    return [line.strip() for line in text]
 
 
 def rounded(maps: AttentionMaps) -> Attention:
@@ -232,14 +207,65 @@ def create_app(models: list[ServedModel], limits: Limits) -> FastAPI:
     async def listed() -> list[ModelInfo]:
         return [served.info for served in models]
 
-    @app.post("/translate")
-    async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
+    pairs = list(dict.fromkeys(served.translator.config.langs for served in models))
+    by_pair = {pair: next(s for s in models if s.translator.config.langs == pair) for pair in pairs}
+
+    async def translate_lines(
+        batcher: Batcher, pair: tuple[str, str], text: list[str], n_best: int
+    ) -> list[list[str]]:
+        """LibreTranslate's lines by the pair's model: its search, `n_best` hypotheses each."""
+        served = by_pair[pair]
+        measured = served.translator.config.search_defaults
+        longest = min(measured.max_len, served.info.max_len)
+        settings = measured.search(max(measured.beam_size, n_best), max_len=longest, n_best=n_best)
+        try:
+            lines = checked_lines(text, limits)
+        except NMTError as err:
+            raise HTTPException(400, str(err).replace("text", "q", 1)) from None
+        todo = [line for line in lines if line]
+        done = iter(await batcher((served.info.name, settings), todo) if todo else [])
+        found = [next(done) if line else [] for line in lines]
+        return [[served.engine.text(h) for h in n_best] for n_best in found]
+
+    @app.get("/languages")
+    async def listed_languages() -> list[dict[str, object]]:
+        return libretranslate.languages(pairs)
+
+    @app.post("/translate", response_model=None)
+    async def translate(request: Request) -> TranslateResponse | dict[str, object]:
+        raw, query = await request.body(), request.url.query
+        parsed: object = None
+        if "json" not in request.headers.get("content-type", "json"):  # a form, LibreTranslate's
+            fields: dict[str, object] = {**libretranslate.form_fields(raw, query)}
+        else:
+            try:
+                parsed = json.loads(raw) if raw else {}
+            except ValueError:
+                parsed = None  # the native body's validation below says so
+            fields = {**dict(parse_qsl(query)), **(parsed if isinstance(parsed, dict) else {})}
+        batcher: Batcher = request.app.state.batcher
+        if "q" in fields:  # LibreTranslate's; ours has `text`
+            lt = libretranslate.checked(fields)
+
+            async def by_model(pair: tuple[str, str], text: list[str], n: int) -> list[list[str]]:
+                return await translate_lines(batcher, pair, text, n)
+
+            return await libretranslate.answer(lt, pairs, by_model)
+        if parsed is None:
+            raise HTTPException(400, "the body is not valid JSON")
+        if not isinstance(parsed, dict) or not raw:
+            raise HTTPException(400, "the body must be a JSON object")
+        try:
+            body = TranslateRequest.model_validate(parsed)
+        except ValidationError as err:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]
+            ) from None
         served = by_name.get(body.model)
         if served is None:
             raise HTTPException(404, f"no model {body.model!r}; loaded: {', '.join(by_name)}")
         settings = search_settings(body, served)
         lines = checked_lines(body.text, limits)
-        batcher: Batcher = request.app.state.batcher
         todo = [line for line in lines if line]
         done = iter(await batcher((body.model, settings), todo) if todo else [])
         found = [next(done) if line else [] for line in lines]

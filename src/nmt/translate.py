@@ -155,8 +155,15 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def search(args: argparse.Namespace, decoding: Decoding) -> SearchSettings:
-    """The package's search with the options given, each error named as its option."""
+def search(args: argparse.Namespace, decoding: Decoding, max_target: int | None) -> SearchSettings:
+    """The package's search with the options given, each error named as its option; its
+    length at most what the model writes."""
+    if max_target is not None:
+        if args.max_len is not None and args.max_len > max_target:
+            raise NMTError(
+                f"--max-len must be at most the model's {max_target}, got {args.max_len}"
+            )
+        decoding = decoding.model_copy(update={"max_len": min(decoding.max_len, max_target)})
     try:
         return decoding.search(
             args.beam, args.length_penalty, args.max_len, args.batch_size, args.n_best
@@ -245,7 +252,7 @@ def main() -> None:
             None if args.model else args.arch,
             device_of(args.device),
         )
-    settings = search(args, translator.config.search_defaults)
+    settings = search(args, translator.config.search_defaults, translator.max_target)
     if translator.config.decoding is None:
         print(
             f"note: the model was never evaluated (no {DECODING}): beam {settings.beam_size}, "

@@ -34,6 +34,11 @@ class Engine(Protocol):
         """The longest source it reads, <sos> and <eos> included; longer ones are cut."""
         ...
 
+    @property
+    def max_target(self) -> int | None:
+        """The longest output it writes, <eos> included; None: any length."""
+        ...
+
     def translate(self, lines: list[str], settings: SearchSettings) -> list[list[Hypothesis]]: ...
 
     def text(self, hypothesis: Hypothesis) -> str: ...
@@ -100,6 +105,10 @@ class Translator:
     def max_source(self) -> int | None:
         """The longest source the model reads, framing included; longer ones are cut."""
         return self.model.max_source_positions
+
+    @property
+    def max_target(self) -> int | None:
+        return self.model.max_target_positions
 
     def text(self, hypothesis: Hypothesis) -> str:
         return self.trg_vocab.decode(hypothesis.tokens)
