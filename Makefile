@@ -33,10 +33,11 @@ lock:
 
 install: $(VENV)/.installed
 
-# dvc.yaml commands call `python`, so the venv must come first on PATH. The run is timed:
-# each stage's wall time goes to bench/results/repro_time.json.
+# dvc.yaml commands call `python`, so the venv must come first on PATH. The data stages run
+# once, then each architecture's stages in a lane of their own, side by side as the cores allow
+# (nmt.lanes); each stage's start and end go to bench/results/repro_time.json.
 repro: install
-	PATH="$(abspath $(BIN)):$$PATH" python bench/repro_time.py
+	PATH="$(abspath $(BIN)):$$PATH" python -m nmt.lanes
 
 # A first look in minutes: every stage on the real data, each model trained for 20 batches and
 # evaluated on test_2016_flickr, as a DVC experiment in a temporary copy (the workspace, its

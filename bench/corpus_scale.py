@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from machine import describe  # beside this script
 
 from nmt.download import MIRROR_ENV
 from nmt.io import write_json
+from nmt.runtime import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "val")

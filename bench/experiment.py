@@ -22,12 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-from machine import describe  # beside this script
 from tune_decoding import tune
 
 from nmt.config import available_archs
 from nmt.io import write_json, write_text
 from nmt.report import kept, minutes
+from nmt.runtime import describe
 
 LOG = Path("docs/experiments.md")
 RESULTS = Path("bench/results/experiments")

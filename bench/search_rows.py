@@ -26,13 +26,12 @@ from pathlib import Path
 
 import torch
 import yaml
-from machine import describe  # beside this script
 from tune_decoding import tune
 
 from nmt.config import available_archs, load_params
 from nmt.io import write_json
 from nmt.run import TrainingRun
-from nmt.runtime import Ranks, resolve_device
+from nmt.runtime import Ranks, describe, resolve_device
 from nmt.settings import train_settings
 
 ROOT = Path(__file__).resolve().parent.parent

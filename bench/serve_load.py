@@ -22,10 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-from machine import describe  # beside this script
-
 from nmt.io import write_json
 from nmt.paths import RAW
+from nmt.runtime import describe
 from nmt.tokenization import read_lines
 
 HOST = "127.0.0.1"  # the only target: the server started here

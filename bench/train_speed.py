@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import describe  # beside this script
 from seed_loop import ARCHS, reference_loss
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
@@ -44,7 +43,7 @@ from nmt.io import write_json
 from nmt.loss import sequence_loss
 from nmt.models import build_model, model_params
 from nmt.paths import IDS, VOCAB
-from nmt.runtime import NATIVE_BF16, autocast, cpu_info
+from nmt.runtime import NATIVE_BF16, autocast, cpu_info, describe
 from nmt.seq2seq import Seq2Seq
 from nmt.training import make_optimizer, optimizer_step, seed_everything
 from nmt.vocab import load_vocab_pair

@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable
 
 import torch
-from machine import describe  # beside this script
 
 from nmt.config import load_params
 from nmt.evaluation import score_translations
 from nmt.export import CTranslate2Translator
 from nmt.io import write_json
 from nmt.paths import EXPORTS, RAW, model_path
+from nmt.runtime import describe
 from nmt.search import SearchSettings
 from nmt.tokenization import read_lines
 from nmt.translator import Engine, Translator

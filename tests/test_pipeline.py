@@ -118,9 +118,9 @@ def test_the_deps_writer_lists_what_it_found_and_keeps_the_rest():
     assert rewrite(text, {}) == text
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Path, dict]:
-    project = tmp_path_factory.mktemp("project")
+def tiny_project(project: Path, mirror: Path) -> dict:
+    """A git + DVC repo of this project's pipeline with the TINY params; the environment to
+    run in it."""
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, project / name)
     for folder in ("stages", "src", "bench"):
@@ -143,7 +143,13 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Pat
     run(project, env, "dvc", "init", "-q")
     run(project, env, "git", "add", "-A")
     run(project, env, "git", "commit", "-qm", "tiny project")
-    return project, env
+    return env
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> tuple[Path, dict]:
+    project = tmp_path_factory.mktemp("project")
+    return project, tiny_project(project, mirror)
 
 
 @pytest.mark.slow

@@ -179,26 +179,14 @@ def test_a_missing_metrics_file_is_one_line_naming_the_stage(
     )
 
 
-def test_a_replacing_rerun_keeps_only_the_last_time_of_each_stage(monkeypatch):
-    """bench/repro_time.py --replace: a stage's time is that of the run behind its dvc.lock entry,
-    and a segment whose every stage ran again goes."""
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    from repro_time import replaced, summed
-
-    machine = {"cpu": "AMD EPYC", "flags": [], "torch": "2.13.0", "torch_threads": 2}
-    first = {**machine, "seconds": 100.0, "stages": {"tokenize": 10.0, "settings@gru": 4.0}}
-    gru = {**machine, "seconds": 3000.0, "stages": {"tokenize": 0.0, "train@gru": 2990.0}}
-    lstm = {**machine, "seconds": 5000.0, "stages": {"train@lstm": 4990.0}}
-    stages = {"tokenize": 0.0, "settings@gru": 5.0, "train@gru": 5990.0}  # tokenize: skipped
-    again = {**machine, "torch_threads": 1, "seconds": 6000.0, "stages": stages}
-    kept = replaced([first, gru, lstm], {name for name, s in stages.items() if s})
-    assert kept == [{**first, "seconds": 96.0, "stages": {"tokenize": 10.0}}, lstm]
-    assert summed([*kept, again]) == {
-        "total_seconds": 96.0 + 5000.0 + 6000.0,
-        "stages": {
-            "tokenize": 10.0,
-            "train@lstm": 4990.0,
-            "settings@gru": 5.0,
-            "train@gru": 5990.0,
-        },
-    }
+def test_a_run_in_lanes_says_how_many_ran_at_once(project: Path):
+    """Their stages' times overlap: a train time is that of a training beside another."""
+    times = project / "bench/results/repro_time.json"
+    first = json.loads(times.read_text(encoding="utf-8"))["segments"][0]
+    edit(times, segments=[first, {**first, "torch_threads": 1, "lanes": 2}])
+    table = report.results_table(report.load_run(project, SOURCE))
+    assert table.startswith(
+        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; `make repro` ran on "
+        "AMD EPYC (avx2), torch 2.13.0, 2 threads then AMD EPYC (avx2), torch 2.13.0, 1 thread, "
+        "2 lanes at once: 4 h 01 min in all."
+    )

@@ -27,9 +27,9 @@ from nmt.cli import run_stage
 from nmt.config import load_params
 from nmt.io import write_text
 from nmt.paths import METRICS, RESULTS
+from nmt.timing import REPRO_TIME
 
 TEST_SET = "test_2016_flickr"  # the README's table, and the one the DVC metrics keep
-REPRO_TIME = Path("bench/results/repro_time.json")
 README, RESULTS_DOC = Path("README.md"), Path("docs/results.md")
 # Published numbers, typed once: the seed's report (test PPL) and the classic tutorials'
 # (test PPL, and tokenized BLEU where they give one).
@@ -105,7 +105,7 @@ def load_run(root: Path, source: str | None = None) -> Run:
         results={
             a: _read(root / RESULTS / f"eval_{a}.json", f"`dvc repro evaluate@{a}`") for a in archs
         },
-        times=_read(root / REPRO_TIME, "`make repro` (bench/repro_time.py)"),
+        times=_read(root / REPRO_TIME, "`make repro` (nmt.lanes)"),
         source=source or metrics_source(root),  # after the files: a missing one is the news
     )
 
@@ -116,11 +116,13 @@ def minutes(seconds: float) -> str:
 
 
 def provenance(run: Run) -> str:
-    """Which commit's metrics, and the machine and time of the run `make repro` timed."""
+    """Which commit's metrics, and the machine and time of the run `make repro` timed (with
+    how many lanes ran at once, where more than one: their stages' times overlap)."""
     segments = run.times.get("segments", [run.times])  # older files: one run, described on top
     machines = dict.fromkeys(
         f"{s['cpu']} ({', '.join(s['flags']) or 'no AVX2'}), torch {s['torch']}, "
         f"{s['torch_threads']} thread{'s' * (s['torch_threads'] != 1)}"
+        + (f", {s['lanes']} lanes at once" if s.get("lanes", 1) > 1 else "")
         for s in segments
     )
     unfinished = "" if run.times.get("complete", True) else ", not finished"

@@ -63,16 +63,35 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def use_threads(threads: int, key: str) -> None:
-    """Run torch's intra-op work on `threads` threads, as params.yaml's `key` says; more
-    threads than cores would only wait for each other, so that is refused in one line."""
+def check_threads(threads: int, key: str) -> None:
+    """More threads than cores would only wait for each other: params.yaml's `key` asking
+    for them is refused in one line."""
     cores = available_cores()
     if threads > cores:
         raise NMTError(
             f"params.yaml: {key} is {threads} but this machine has {cores} cores; set it to at "
             f"most {cores} (dvc exp run -S {key}={cores})"
         )
+
+
+def use_threads(threads: int, key: str) -> None:
+    """Run torch's intra-op work on `threads` threads, as params.yaml's `key` says."""
+    check_threads(threads, key)
     torch.set_num_threads(threads)
+
+
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+
+
+def describe() -> dict[str, object]:
+    """What a timing ran on: the CPU model and the instruction-set flags that change speed."""
+    model, flags = cpu_info()
+    return {
+        "cpu": model,
+        "flags": [f for f in SPEED_FLAGS if f in flags],
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 def check_mixed_precision(device: torch.device, amp: bool, cpu: tuple[str, frozenset[str]]) -> None:

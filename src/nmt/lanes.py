@@ -1,0 +1,157 @@
+"""`make repro`: the pipeline with each architecture's stages in a lane of their own, as many
+lanes at once as the cores allow at the configured threads.
+
+    python -m nmt.lanes [--out bench/results/repro_time.json]
+
+First the data phase, one `dvc repro` of every stage a lane's stage depends on (download,
+tokenize, vocab@, numericalize@, settings@: a bad param stops the run before any training).
+Then the lanes: an architecture's `train@<arch>` and the stages named after it that depend on
+it (evaluate@, heatmaps@, export@), run by a `dvc repro --single-item` of their own. DVC
+lets such processes share a workspace: it releases the repository's lock while a stage's
+command runs (each waits for it otherwise, `--wait-for-lock`); single items, since checking
+an upstream stage locks its outputs for writing while other lanes read them. Lanes start
+longest first, by their stages' times in the timing file, else in the order of the full
+reproduction. Last, a plain `dvc repro`: `curves`, and a check that nothing else is stale.
+
+Each stage's start and end is one line, prefixed with its lane; each lane's whole output goes
+to logs/lanes/<lane>.log, and the timing file gets every stage's start and end (`nmt.timing`;
+after an unfinished run, this one continues it). A failed lane lets the others finish; the run
+then ends with one line naming the stage and its log. Ctrl-C or SIGTERM stops every lane (the
+process group of each dvc), and the next run resumes: training from checkpoints/<arch>/last.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from graphlib import TopologicalSorter
+from pathlib import Path
+
+from nmt import NMTError
+from nmt.cli import run_stage
+from nmt.config import Params, load_params
+from nmt.lane_run import LANE_LOGS, Lane, Runner, duration
+from nmt.runtime import available_cores, check_threads, describe
+from nmt.timing import REPRO_TIME, TimesFile
+
+LONGEST_FIRST = ("lstm", "attention", "gru", "transformer")  # the full reproduction's order
+DATA, FINAL = "data", "final"  # the phases before and after the lanes
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The lanes of a run: the data phase, the architectures' lanes, and the rest."""
+
+    data: Lane
+    lanes: tuple[Lane, ...]  # in the order they start
+    final: Lane
+
+
+def split(
+    upstream: Mapping[str, Collection[str]], archs: Sequence[str]
+) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """The pipeline's stages (each with the stages it depends on) as the data phase, each
+    architecture's lane, and the rest, each in an order dvc can run it."""
+    order = list(TopologicalSorter(upstream).static_order())  # dependencies first
+    below: dict[str, set[str]] = {}  # every stage a stage depends on, directly or not
+    for stage in order:
+        below[stage] = {d for dep in upstream.get(stage, ()) for d in (dep, *below[dep])}
+    lanes = {}
+    for arch in archs:
+        train = f"train@{arch}"
+        if train not in below:
+            raise NMTError(f"dvc.yaml has no stage {train} for the architecture {arch}")
+        lanes[arch] = [
+            s for s in order if s == train or (s.endswith(f"@{arch}") and train in below[s])
+        ]
+    in_lanes = {s for stages in lanes.values() for s in stages}
+    data = [s for s in order if s not in in_lanes and any(s in below[t] for t in in_lanes)]
+    rest = [s for s in order if s not in in_lanes and s not in data]
+    return data, lanes, rest
+
+
+def longest_first(lanes: Mapping[str, Sequence[str]], seconds: Mapping[str, float]) -> list[str]:
+    """The lanes timed before by their stages' seconds, longest first; then the others in the
+    order of the full reproduction, and as given."""
+    cost = {arch: sum(seconds.get(s, 0.0) for s in stages) for arch, stages in lanes.items()}
+    timed = sorted((a for a in lanes if cost[a]), key=lambda a: -cost[a])
+    rank = {arch: i for i, arch in enumerate(LONGEST_FIRST)}
+    return timed + sorted((a for a in lanes if not cost[a]), key=lambda a: rank.get(a, len(rank)))
+
+
+def plan(
+    upstream: Mapping[str, Collection[str]], archs: Sequence[str], seconds: Mapping[str, float]
+) -> Plan:
+    """What `make repro` runs, given the pipeline and the stage times of an earlier run."""
+    data, lanes, rest = split(upstream, archs)
+    return Plan(
+        data=Lane(DATA, tuple(data), ("repro", *data)),
+        lanes=tuple(
+            Lane(arch, tuple(lanes[arch]), ("repro", "--single-item", *lanes[arch]))
+            for arch in longest_first(lanes, seconds)
+        ),
+        final=Lane(FINAL, tuple(rest), ("repro",)),
+    )
+
+
+def lane_threads(params: Params) -> int:
+    """The cores one lane keeps busy: its training's threads (times its processes) or its
+    decoding's; more threads than this machine has cores are refused in one line."""
+    widest = 1
+    for arch in params.archs:
+        train, evaluate = params.train_params(arch), params.evaluate_params(arch)
+        check_threads(train.threads, params.key(arch, "train", "threads"))
+        check_threads(evaluate.threads, params.key(arch, "evaluate", "threads"))
+        widest = max(widest, train.threads * train.processes, evaluate.threads)
+    return widest
+
+
+def pipeline(root: Path = Path(".")) -> dict[str, list[str]]:
+    """Each stage of the project's dvc.yaml, with the stages it depends on (DVC's graph)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph
+        return {s.name: [d.name for d in graph.successors(s)] for s in graph}
+
+
+def earlier_seconds(path: Path) -> dict[str, float]:
+    """Each stage's seconds in the timing file, if there is one."""
+    return json.loads(path.read_text(encoding="utf-8"))["stages"] if path.is_file() else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=REPRO_TIME, help="the timing file")
+    args = parser.parse_args()
+    params = load_params()
+    threads, cores = lane_threads(params), available_cores()
+    width = max(1, cores // threads)
+    todo = plan(pipeline(), tuple(params.archs), earlier_seconds(args.out))
+    runner = Runner(TimesFile.continuing(args.out), {**describe(), "torch_threads": threads}, width)
+    print(
+        f"lanes: {', '.join(lane.name for lane in todo.lanes)}, {width} at once ({cores} cores, "
+        f"{threads} thread{'s' * (threads != 1)} each); each lane's output in {LANE_LOGS}/",
+        flush=True,
+    )
+    complete = False
+    try:
+        for lanes, at_once in (([todo.data], 1), (todo.lanes, width), ([todo.final], 1)):
+            runner.phase(lanes, at_once)
+            if runner.failures:
+                raise NMTError("; ".join(runner.failures))
+        complete = True
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # let the stop finish
+            signal.signal(signum, signal.SIG_IGN)
+        runner.stop()
+        runner.save(complete)
+    print(f"lanes: done in {duration(time.time() - runner.start)}; stage times in {args.out}")
+
+
+if __name__ == "__main__":
+    run_stage(main, "every lane stopped; run `make repro` again to continue where they stopped")
