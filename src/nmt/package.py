@@ -24,7 +24,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     SerializeAsAny,
-    ValidationInfo,
     field_validator,
 )
 from safetensors import SafetensorError
@@ -34,7 +33,7 @@ from safetensors.torch import save_file
 from nmt import MissingInput, NMTError
 from nmt.config import EvaluateParams, ModelParams
 from nmt.io import atomic_folder, write_json
-from nmt.models import architecture, build_model
+from nmt.models import build_model, params_of_arch
 from nmt.search import SearchSettings
 from nmt.seq2seq import Seq2Seq
 from nmt.vocab import Vocabulary, load_vocab_pair
@@ -102,13 +101,7 @@ class PackageConfig(Record):
     trained: Trained
     decoding: Decoding | None = None  # None: never evaluated, decoded with `UNMEASURED`
 
-    @field_validator("model", mode="before")
-    @classmethod
-    def _architecture_params(cls, value: object, info: ValidationInfo) -> ModelParams:
-        arch = info.data.get("arch")
-        if not isinstance(arch, str):
-            raise ValueError("no architecture to check the model params with")
-        return architecture(arch).Params.model_validate(value)
+    _architecture_params = field_validator("model", mode="before")(params_of_arch)
 
     @classmethod
     def read(cls, folder: Path, name: str = CONFIG) -> PackageConfig:

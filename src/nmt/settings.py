@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import SerializeAsAny, ValidationInfo, field_validator
+from pydantic import SerializeAsAny, field_validator
 
 from nmt import MissingInput, NMTError
 from nmt.config import BatchParams, EvaluateParams, ModelParams, Params, Section, TrainParams
 from nmt.io import write_json
-from nmt.models import architecture, model_params
+from nmt.models import model_params, params_of_arch
 from nmt.paths import SETTINGS
 
 
@@ -61,10 +61,7 @@ class TrainSettings(RunSettings):
     train: TrainParams
     threads_key: str  # how params.yaml spells the key that set train.threads
 
-    @field_validator("model", mode="before")
-    @classmethod
-    def _architecture_params(cls, value: object, info: ValidationInfo) -> ModelParams:
-        return architecture(str(info.data.get("arch"))).Params.model_validate(value)
+    _architecture_params = field_validator("model", mode="before")(params_of_arch)
 
     @classmethod
     def path(cls, arch: str) -> Path:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from pydantic import ValidationInfo
+
 from nmt.config import ModelParams, Params, ParamsError, available_archs
 from nmt.seq2seq import Seq2Seq
 
@@ -35,6 +37,15 @@ def architecture(name: str) -> Architecture:
 def model_params(params: Params, arch: str) -> ModelParams:
     """The shared model keys, overridden by the architecture's own, checked by its module."""
     return params.resolved(arch, "model", architecture(arch).Params)
+
+
+def params_of_arch(value: object, info: ValidationInfo) -> ModelParams:
+    """A record's `model` field checked by the params class of its `arch` field's module: the
+    validator of every record that holds an architecture's params."""
+    arch = info.data.get("arch")
+    if not isinstance(arch, str):
+        raise ValueError("no architecture to check the model params with")
+    return architecture(arch).Params.model_validate(value)
 
 
 def build_model(arch: str, p: ModelParams, src_vocab: int, trg_vocab: int) -> Seq2Seq:
