@@ -35,9 +35,10 @@ install: $(VENV)/.installed
 
 # dvc.yaml commands call `python`, so the venv must come first on PATH. The data stages run
 # once, then each architecture's stages in a lane of their own, side by side as the cores allow
-# (nmt.lanes); each stage's start and end go to bench/results/repro_time.json.
+# (nmt.lanes); each stage's start and end go to bench/results/repro_time.json. ARCHS="gru
+# attention": only those architectures' lanes.
 repro: install
-	PATH="$(abspath $(BIN)):$$PATH" python -m nmt.lanes
+	PATH="$(abspath $(BIN)):$$PATH" python -m nmt.lanes $(if $(ARCHS),--archs $(ARCHS))
 
 # A first look in minutes: every stage on the real data, each model trained for 20 batches and
 # evaluated on test_2016_flickr, as a DVC experiment in a temporary copy (the workspace, its

@@ -68,6 +68,14 @@ def test_data_stages_first_then_a_lane_per_architecture_then_the_rest():
         plan(PIPELINE, (*ARCHS, "rnn"), {})
 
 
+def test_some_architectures_run_their_lanes_and_nothing_of_the_others():
+    todo = plan(PIPELINE, ("gru", "attention"), {})
+    assert [lane.name for lane in todo.lanes] == ["attention", "gru"]
+    assert {"settings@gru", "settings@attention", "numericalize@words"} <= set(todo.data.stages)
+    assert not {"settings@lstm", "vocab@subwords", "numericalize@subwords"} & set(todo.data.stages)
+    assert todo.final is None  # curves and the other architectures' stages wait
+
+
 def test_lanes_start_longest_first():
     lanes = {arch: [f"train@{arch}", f"evaluate@{arch}"] for arch in ("gru", "transformer", "x")}
     lanes |= {"attention": ["train@attention"], "lstm": ["train@lstm"]}

@@ -1,7 +1,7 @@
 """`make repro`: the pipeline with each architecture's stages in a lane of their own, as many
 lanes at once as the cores allow at the configured threads.
 
-    python -m nmt.lanes [--out bench/results/repro_time.json]
+    python -m nmt.lanes [--out bench/results/repro_time.json] [--archs gru attention]
 
 First the data phase, one `dvc repro` of every stage a lane's stage depends on (download,
 tokenize, vocab@, numericalize@, settings@: a bad param stops the run before any training).
@@ -11,7 +11,9 @@ lets such processes share a workspace: it releases the repository's lock while a
 command runs (each waits for it otherwise, `--wait-for-lock`); single items, since checking
 an upstream stage locks its outputs for writing while other lanes read them. Lanes start
 longest first, by their stages' times in the timing file, else in the order of the full
-reproduction. Last, a plain `dvc repro`: `curves`, and a check that nothing else is stale.
+reproduction. Last, a plain `dvc repro`: `curves`, and a check that nothing else is stale
+(skipped when `--archs` names only some architectures: a part of the reproduction that fits
+the time one has).
 
 Each stage's start and end is one line, prefixed with its lane; each lane's whole output goes
 to logs/lanes/<lane>.log, and the timing file gets every stage's start and end (`nmt.timing`;
@@ -48,7 +50,7 @@ class Plan:
 
     data: Lane
     lanes: tuple[Lane, ...]  # in the order they start
-    final: Lane
+    final: Lane | None  # none when the lanes are only some of the architectures
 
 
 def split(
@@ -88,13 +90,14 @@ def plan(
 ) -> Plan:
     """What `make repro` runs, given the pipeline and the stage times of an earlier run."""
     data, lanes, rest = split(upstream, archs)
+    every_arch = {s.removeprefix("train@") for s in upstream if s.startswith("train@")}
     return Plan(
         data=Lane(DATA, tuple(data), ("repro", *data)),
         lanes=tuple(
             Lane(arch, tuple(lanes[arch]), ("repro", "--single-item", *lanes[arch]))
             for arch in longest_first(lanes, seconds)
         ),
-        final=Lane(FINAL, tuple(rest), ("repro",)),
+        final=Lane(FINAL, tuple(rest), ("repro",)) if every_arch <= set(archs) else None,
     )
 
 
@@ -127,11 +130,17 @@ def earlier_seconds(path: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPRO_TIME, help="the timing file")
+    parser.add_argument(
+        "--archs", nargs="+", metavar="ARCH", help="only these architectures' lanes, no final phase"
+    )
     args = parser.parse_args()
     params = load_params()
     threads, cores = lane_threads(params), available_cores()
     width = max(1, cores // threads)
-    todo = plan(pipeline(), tuple(params.archs), earlier_seconds(args.out))
+    todo = plan(pipeline(), tuple(args.archs or params.archs), earlier_seconds(args.out))
+    phases = [([todo.data], 1), (list(todo.lanes), width)]
+    if todo.final:
+        phases.append(([todo.final], 1))
     runner = Runner(TimesFile.continuing(args.out), {**describe(), "torch_threads": threads}, width)
     print(
         f"lanes: {', '.join(lane.name for lane in todo.lanes)}, {width} at once ({cores} cores, "
@@ -140,7 +149,7 @@ def main() -> None:
     )
     complete = False
     try:
-        for lanes, at_once in (([todo.data], 1), (todo.lanes, width), ([todo.final], 1)):
+        for lanes, at_once in phases:
             runner.phase(lanes, at_once)
             if runner.failures:
                 raise NMTError("; ".join(runner.failures))
