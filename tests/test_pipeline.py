@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,7 @@ def test_repro_builds_everything_then_nothing_then_only_what_changed(project):
         check=True,
     )
     assert "<unk>" not in result.stdout and "⁇" not in result.stdout and "▁" not in result.stdout
+    assert zipfile.is_zipfile(root / "exports/transformer/nmt-de_en.argosmodel")  # Argos's
     elsewhere = root.parent / "elsewhere"  # the exported model, alone, outside the project
     shutil.copytree(root / "exports/transformer", elsewhere / "ct2")
     fast = subprocess.run(

@@ -19,9 +19,7 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nmt.api import MAX_BEAM
-
-# The languages' names in LibreTranslate's lists; another code is named by itself
-NAMES = {"de": "German", "en": "English", "fr": "French", "cs": "Czech"}
+from nmt.languages import language_name
 
 Translate = Callable[[tuple[str, str], list[str], int], Awaitable[list[list[str]]]]
 
@@ -49,7 +47,7 @@ def languages(pairs: list[tuple[str, str]]) -> list[dict[str, object]]:
     return [
         {
             "code": code,
-            "name": NAMES.get(code, code),
+            "name": language_name(code),
             "targets": [target for source, target in pairs if source == code],
         }
         for code in codes
