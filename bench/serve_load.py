@@ -1,12 +1,16 @@
-"""Load on `translate-server`, with and without its batching window: a fixed number of clients,
-each sending one test-set line a request and the next as soon as it is answered, for a fixed
-time, against a server this script starts on 127.0.0.1 (it targets nothing else).
+"""Load on `translate-server`, with and without its batching window, through its own API and
+LibreTranslate's: a fixed number of clients, each sending one test-set line a request and the
+next as soon as it is answered, for a fixed time, against a server this script starts on
+127.0.0.1 (it targets nothing else).
 
     python bench/serve_load.py --model models/transformer [--clients 4] [--seconds 20]
-        [--windows 0 5] [--beam 5] [--max-len 100] [--out bench/results/serve_load.json]
+        [--windows 0 5] [--apis native libretranslate] [--beam 5] [--max-len 100]
+        [--out bench/results/serve_load.json]
 
-Each row: the window, requests answered per second, and the median and 99th-percentile
-latency of a request, after a warm-up.
+Each row: the API, the window, requests answered per second, and the median and
+99th-percentile latency of a request, after a warm-up. LibreTranslate's requests carry no
+search settings: the package's search (decoding.json) answers them, as it answers native
+requests without --beam and --max-len.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 
 from nmt.io import write_json
+from nmt.package import PackageConfig
 from nmt.paths import RAW
 from nmt.runtime import describe
 from nmt.tokenization import read_lines
@@ -58,6 +63,11 @@ def started(model: Path, window_ms: float) -> tuple[subprocess.Popen, int]:
     raise SystemExit(f"translate-server --model {model} did not start")
 
 
+def request(body: dict, line: str) -> str:
+    """The JSON body asking for `line`: LibreTranslate's (`q`, a string) or ours (`text`)."""
+    return json.dumps(body | ({"q": line} if "source" in body else {"text": [line]}))
+
+
 def client(port: int, body: dict, lines: list[str], until: float, latencies: list[float]):
     """Requests one after another on one connection until `until`; their latencies."""
     connection = http.client.HTTPConnection(HOST, port, timeout=300)
@@ -65,7 +75,7 @@ def client(port: int, body: dict, lines: list[str], until: float, latencies: lis
     for number in range(sys.maxsize):
         if time.perf_counter() >= until:
             break
-        payload = json.dumps({**body, "text": [lines[number % len(lines)]]})
+        payload = request(body, lines[number % len(lines)])
         start = time.perf_counter()
         connection.request("POST", "/translate", payload, headers)
         response = connection.getresponse()
@@ -107,38 +117,45 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--windows", type=float, nargs="+", default=[0, 5], help="ms")
-    parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--max-len", type=int, help="output tokens at most (server default)")
+    parser.add_argument(
+        "--apis", nargs="+", choices=("native", "libretranslate"), default=["native"]
+    )
+    parser.add_argument("--beam", type=int, help="native requests' beam (server default)")
+    parser.add_argument("--max-len", type=int, help="native requests' output tokens at most")
     parser.add_argument("--out", help="the table as JSON")
     args = parser.parse_args()
     lines = read_lines(RAW / f"{args.test_set}.de")
-    name = args.model.resolve().name
-    body: dict = {"model": name, "beam": args.beam}
-    if args.max_len:
-        body["max_len"] = args.max_len
+    native: dict = {"model": args.model.resolve().name}
+    native |= {"beam": args.beam} if args.beam else {}
+    native |= {"max_len": args.max_len} if args.max_len else {}
+    source, target = PackageConfig.read(args.model).langs
+    bodies = {"native": native, "libretranslate": {"source": source, "target": target}}
     machine = describe()
     print(f"{machine['cpu']} ({', '.join(machine['flags'])}), {machine['torch_threads']} threads")
     rows = []
     for window in args.windows:
         server, port = started(args.model, window)
         try:
-            load(port, body, lines[-20:], 1, 2)  # warm-up, on the test set's last lines
-            row = {"window_ms": window, "clients": args.clients, "seconds": args.seconds}
-            rows.append(row | load(port, body, lines, args.clients, args.seconds))
+            for api in args.apis:
+                body = bodies[api]
+                load(port, body, lines[-20:], 1, 2)  # warm-up, on the test set's last lines
+                row = {"api": api, "window_ms": window, "clients": args.clients}
+                row |= {"seconds": args.seconds, "request": body}
+                rows.append(row | load(port, body, lines, args.clients, args.seconds))
         finally:
             server.terminate()
             server.wait(timeout=60)
-    print(f"{args.model}, {args.test_set}, {args.clients} clients x {args.seconds:g} s, {body}")
-    print("| batching window | requests | requests/s | p50 latency | p99 latency |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"{args.model}, {args.test_set}, {args.clients} clients x {args.seconds:g} s")
+    print("| API | batching window | requests | requests/s | p50 latency | p99 latency |")
+    print("|---|---|---:|---:|---:|---:|")
     for row in rows:
         window = f"{row['window_ms']:g} ms" if row["window_ms"] else "off"
         print(
-            f"| {window} | {row['requests']} | {row['requests_per_second']:.1f} | "
-            f"{row['p50_ms']:.0f} ms | {row['p99_ms']:.0f} ms |"
+            f"| {row['api']} | {window} | {row['requests']} | "
+            f"{row['requests_per_second']:.1f} | {row['p50_ms']:.0f} ms | {row['p99_ms']:.0f} ms |"
         )
     if args.out:
-        settings = vars(args) | {"model": str(args.model), "request": body}
+        settings = vars(args) | {"model": str(args.model)}
         write_json(args.out, {"machine": machine, "settings": settings, "rows": rows})
 
 
