@@ -53,7 +53,7 @@ def test_data_stages_first_then_a_lane_per_architecture_then_the_rest():
     data = {"download", "tokenize"}
     data |= {f"{stage}@{v}" for stage in ("vocab", "numericalize") for v in ("words", "subwords")}
     assert set(todo.data.stages) == data | {f"settings@{arch}" for arch in ARCHS}
-    assert todo.data.args == ("repro", *todo.data.stages)
+    assert todo.data.args == ("repro", "--single-item", *todo.data.stages)
     assert todo.final.stages == ("curves",) and todo.final.args == ("repro",)  # checks the rest
     lanes = {lane.name: lane for lane in todo.lanes}
     assert lanes["gru"].stages[0] == "train@gru"
@@ -74,6 +74,22 @@ def test_some_architectures_run_their_lanes_and_nothing_of_the_others():
     assert {"settings@gru", "settings@attention", "numericalize@words"} <= set(todo.data.stages)
     assert not {"settings@lstm", "vocab@subwords", "numericalize@subwords"} & set(todo.data.stages)
     assert todo.final is None  # curves and the other architectures' stages wait
+
+
+def test_the_data_phase_runs_the_stale_stages_and_those_below_them_only():
+    def data_stages(stale):
+        todo = plan(PIPELINE, ("transformer",), {}, stale)
+        return todo.data.stages if todo.data else ()
+
+    assert data_stages({"vocab@subwords"}) == ("vocab@subwords", "numericalize@subwords")
+    assert data_stages({"settings@transformer"}) == ("settings@transformer",)
+    assert data_stages(set()) == ()  # nothing to check: download's outputs are not locked
+    assert set(data_stages({"download"})) == {
+        "download",
+        "tokenize",
+        "vocab@subwords",
+        "numericalize@subwords",
+    }  # settings@transformer reads params alone
 
 
 def test_lanes_start_longest_first():

@@ -3,8 +3,11 @@ lanes at once as the cores allow at the configured threads.
 
     python -m nmt.lanes [--out bench/results/repro_time.json] [--archs gru attention]
 
-First the data phase, one `dvc repro` of every stage a lane's stage depends on (download,
-tokenize, vocab@, numericalize@, settings@: a bad param stops the run before any training).
+First the data phase, one `dvc repro --single-item` of the stages a lane's stage depends on
+(download, tokenize, vocab@, numericalize@, settings@: a bad param stops the run before any
+training) that `dvc status` finds stale, and those downstream of them; one up to date is not
+checked again, which would lock its outputs for writing while another runner's lanes read
+them.
 Then the lanes: an architecture's `train@<arch>` and the stages named after it that depend on
 it (evaluate@, heatmaps@, export@), run by a `dvc repro --single-item` of their own. DVC
 lets such processes share a workspace: it releases the repository's lock while a stage's
@@ -48,7 +51,7 @@ DATA, FINAL = "data", "final"  # the phases before and after the lanes
 class Plan:
     """The lanes of a run: the data phase, the architectures' lanes, and the rest."""
 
-    data: Lane
+    data: Lane | None  # none when every data stage is up to date
     lanes: tuple[Lane, ...]  # in the order they start
     final: Lane | None  # none when the lanes are only some of the architectures
 
@@ -85,14 +88,30 @@ def longest_first(lanes: Mapping[str, Sequence[str]], seconds: Mapping[str, floa
     return timed + sorted((a for a in lanes if not cost[a]), key=lambda a: rank.get(a, len(rank)))
 
 
+def needed(
+    stages: Sequence[str], upstream: Mapping[str, Collection[str]], stale: Collection[str]
+) -> list[str]:
+    """Of `stages` (dependencies first), the stale ones and those that depend on one."""
+    run: set[str] = set()
+    for stage in stages:
+        if stage in stale or run & set(upstream.get(stage, ())):
+            run.add(stage)
+    return [s for s in stages if s in run]
+
+
 def plan(
-    upstream: Mapping[str, Collection[str]], archs: Sequence[str], seconds: Mapping[str, float]
+    upstream: Mapping[str, Collection[str]],
+    archs: Sequence[str],
+    seconds: Mapping[str, float],
+    stale: Collection[str] | None = None,
 ) -> Plan:
-    """What `make repro` runs, given the pipeline and the stage times of an earlier run."""
+    """What `make repro` runs, given the pipeline, the stage times of an earlier run and the
+    stale stages (None: all of them)."""
     data, lanes, rest = split(upstream, archs)
+    data = data if stale is None else needed(data, upstream, stale)
     every_arch = {s.removeprefix("train@") for s in upstream if s.startswith("train@")}
     return Plan(
-        data=Lane(DATA, tuple(data), ("repro", *data)),
+        data=Lane(DATA, tuple(data), ("repro", "--single-item", *data)) if data else None,
         lanes=tuple(
             Lane(arch, tuple(lanes[arch]), ("repro", "--single-item", *lanes[arch]))
             for arch in longest_first(lanes, seconds)
@@ -122,6 +141,14 @@ def pipeline(root: Path = Path(".")) -> dict[str, list[str]]:
         return {s.name: [d.name for d in graph.successors(s)] for s in graph}
 
 
+def stale_of(stages: Sequence[str], root: Path = Path(".")) -> set[str]:
+    """Those of `stages` that `dvc status` finds changed (their deps, params or outputs)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return set(repo.status(targets=list(stages)))
+
+
 def earlier_seconds(path: Path) -> dict[str, float]:
     """Each stage's seconds in the timing file, if there is one."""
     return json.loads(path.read_text(encoding="utf-8"))["stages"] if path.is_file() else {}
@@ -137,8 +164,11 @@ def main() -> None:
     params = load_params()
     threads, cores = lane_threads(params), available_cores()
     width = max(1, cores // threads)
-    todo = plan(pipeline(), tuple(args.archs or params.archs), earlier_seconds(args.out))
-    phases = [([todo.data], 1), (list(todo.lanes), width)]
+    upstream, archs = pipeline(), tuple(args.archs or params.archs)
+    stale = stale_of(split(upstream, archs)[0])
+    todo = plan(upstream, archs, earlier_seconds(args.out), stale)
+    phases = [([todo.data], 1)] if todo.data else []
+    phases.append((list(todo.lanes), width))
     if todo.final:
         phases.append(([todo.final], 1))
     runner = Runner(TimesFile.continuing(args.out), {**describe(), "torch_threads": threads}, width)
