@@ -43,10 +43,11 @@ repro: install
 # A first look in minutes: every stage on the real data, each model trained for 20 batches and
 # evaluated on test_2016_flickr, as a DVC experiment in a temporary copy (the workspace, its
 # lock and metrics stay the full run's); `dvc exp show` lists it beside main's results.
+# ARGS="-S model.hid_dim=1024": a quick look at a change, the same way.
 SMOKE := -S train.epochs=1 -S train.max_batches=20 -S transformer.train.epochs=1 \
 	-S transformer.train.average=1 -S 'evaluate.test_sets=[test_2016_flickr]'
 smoke: install
-	PATH="$(abspath $(BIN)):$$PATH" dvc exp run --temp $(SMOKE)
+	PATH="$(abspath $(BIN)):$$PATH" dvc exp run --temp $(SMOKE) $(ARGS)
 
 # The attention explorer's test drives the distribution's Chromium (tests/test_serve.py).
 browser:
