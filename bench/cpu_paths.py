@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
+from lanes import shortened  # beside this script
 
 from nmt.io import write_json
 from nmt.runtime import describe
@@ -47,9 +48,7 @@ def project(folder: Path, batches: int) -> None:
     for name in ("stages", "src"):
         shutil.copytree(ROOT / name, folder / name)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["train"] |= {"epochs": 1, "max_batches": batches}
-    for arch in params["archs"]:
-        params[arch]["train"] |= {"epochs": 1, "average": 1}
+    params = shortened(params, batches, scale=0.0)  # one epoch each, nothing averaged
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (folder / "data").mkdir()
     for name in ("raw", "tokens", "vocab", "ids"):

@@ -2,11 +2,9 @@
 for `translate --engine ctranslate2` (float32 weights; int8 is chosen when loading), and in it
 the same model as an Argos Translate package, <name>.argosmodel, where its vocabulary allows."""
 
-from nmt import NMTError
-from nmt.argos import SUFFIX, argos_name, write_argos_package
+from nmt.argos import NoArgosPackage, write_argos_package
 from nmt.cli import run_stage, stage_item
-from nmt.export import PACKAGE_CONFIG, export_ctranslate2
-from nmt.package import PackageConfig
+from nmt.export import export_ctranslate2
 from nmt.paths import EXPORTS, model_path
 
 
@@ -15,10 +13,9 @@ def main() -> None:
     folder = EXPORTS / arch
     export_ctranslate2(model_path(arch), folder)
     print(f"export: {arch}: CTranslate2 model in {folder}/")
-    argos = folder / (argos_name(PackageConfig.read(folder, PACKAGE_CONFIG)) + SUFFIX)
     try:
-        write_argos_package(folder, argos)
-    except NMTError as refusal:  # a word model: the CTranslate2 export stands alone
+        argos = write_argos_package(folder, folder)
+    except NoArgosPackage as refusal:  # a word model: the CTranslate2 export stands alone
         print(f"export: {arch}: no Argos Translate package: {refusal}")
         return
     print(f"export: {arch}: Argos Translate package {argos}")

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt import NMTError
-from nmt.argos import write_argos_package
+from nmt.argos import NoArgosPackage, write_argos_package
 from nmt.batching import ParallelData
 from nmt.config import BatchParams, SentencePieceParams, TrainParams
 from nmt.export import CTranslate2Translator, export_ctranslate2
@@ -79,8 +78,8 @@ def export(raw_dir, tmp_path_factory) -> Path:
 def test_argostranslate_installs_the_package_and_translates_as_our_engine(
     export, raw_dir, tmp_path
 ):
-    package = tmp_path / "nmt-de_en.argosmodel"
-    write_argos_package(export, package)
+    package = write_argos_package(export, tmp_path)
+    assert package == tmp_path / "nmt-de_en.argosmodel"
     lines = (raw_dir / "val.de").read_text(encoding="utf-8").splitlines()[:6]
     home = tmp_path / "home"
     # Argos's offline sentence splitter: the package's spaCy pipeline (ARGOS_CHUNK_TYPE=SPACY);
@@ -109,17 +108,17 @@ def test_argostranslate_installs_the_package_and_translates_as_our_engine(
 
 
 def test_the_same_model_gives_the_same_package_bytes(export, tmp_path):
-    write_argos_package(export, tmp_path / "first.argosmodel")
-    write_argos_package(export, tmp_path / "again.argosmodel")
-    first = (tmp_path / "first.argosmodel").read_bytes()
-    assert first == (tmp_path / "again.argosmodel").read_bytes()
+    first = write_argos_package(export, tmp_path / "first").read_bytes()
+    assert first == write_argos_package(export, tmp_path / "again").read_bytes()
 
 
 def test_a_word_model_or_one_model_per_language_is_refused_in_one_line(workdir, raw_dir, tmp_path):
     words = workdir / "exports/transformer"
-    with pytest.raises(NMTError, match="needs a SentencePiece vocabulary, this model reads words"):
-        write_argos_package(words, tmp_path / "words.argosmodel")
+    refused = "needs a SentencePiece vocabulary, this model reads words"
+    with pytest.raises(NoArgosPackage, match=refused):
+        write_argos_package(words, tmp_path)
     apart = subword_transformer(tmp_path / "apart", raw_dir, joint=False, epochs=1)
-    with pytest.raises(NMTError, match=r"one SentencePiece model for both .* \(joint: true\)"):
-        write_argos_package(apart, tmp_path / "apart.argosmodel")
+    refused = r"one SentencePiece model for both .* \(joint: true\)"
+    with pytest.raises(NoArgosPackage, match=refused):
+        write_argos_package(apart, tmp_path)
     assert not list(tmp_path.glob("*.argosmodel"))

@@ -36,37 +36,42 @@ MODEL_FILES = ("model.bin", "config.json", "shared_vocabulary.json")  # CTransla
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip's dates: the same bytes for the same model
 
 
+class NoArgosPackage(NMTError):
+    """The model's vocabulary is one Argos Translate cannot tokenize with."""
+
+
 def argos_name(config: PackageConfig) -> str:
     """The package's file name, and its folder's inside the zip: `nmt-de_en`."""
     return "nmt-{}_{}".format(*config.langs)
 
 
 def argos_tokenizer(export: Path, config: PackageConfig) -> Path:
-    """The SentencePiece model Argos can tokenize both sides with; a one-line refusal where
+    """The SentencePiece model Argos can tokenize both sides with; `NoArgosPackage` where
     there is none."""
     src, trg = packaged_vocabs(export, config)
     if not isinstance(src.tokenizer, PieceTokenizer) or not isinstance(
         trg.tokenizer, PieceTokenizer
     ):
-        raise NMTError(
+        raise NoArgosPackage(
             f"{export}: an Argos Translate package needs a SentencePiece vocabulary, this model "
             f"reads {config.vocab_kind} (train the Transformer on `subwords`)"
         )
     if src.tokenizer.lowercase:
-        raise NMTError(
+        raise NoArgosPackage(
             f"{export}: Argos Translate does not lowercase what it translates; vocabulary "
             f"{config.vocab} does (lowercase: false)"
         )
     if src.tokenizer.model.read_bytes() != trg.tokenizer.model.read_bytes():
-        raise NMTError(
+        raise NoArgosPackage(
             f"{export}: an Argos Translate package has one SentencePiece model for both "
             f"languages; vocabulary {config.vocab} has one each (joint: true)"
         )
     return src.tokenizer.model
 
 
-def write_argos_package(export: Path, out: Path) -> None:
-    """Write the CTranslate2 export in `export` as the Argos Translate package `out`."""
+def write_argos_package(export: Path, folder: Path) -> Path:
+    """Write the CTranslate2 export in `export` as an Argos Translate package in `folder`
+    (`nmt-de_en.argosmodel`); its path."""
     config = PackageConfig.read(export, PACKAGE_CONFIG)
     tokenizer = argos_tokenizer(export, config)
     src, trg = config.langs
@@ -91,9 +96,10 @@ def write_argos_package(export: Path, out: Path) -> None:
         for path in sorted(Path(tmp).rglob("*")):
             if path.is_file():
                 files[f"spacy/{path.relative_to(tmp).as_posix()}"] = path.read_bytes()
-    folder = argos_name(config)
+    inside, out = argos_name(config), folder / (argos_name(config) + SUFFIX)
     with atomic_path(out) as tmp_out, zipfile.ZipFile(tmp_out, "w") as archive:
         for name, data in sorted(files.items()):
-            entry = zipfile.ZipInfo(f"{folder}/{name}", FIXED_TIME)
+            entry = zipfile.ZipInfo(f"{inside}/{name}", FIXED_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(entry, data)
+    return out
