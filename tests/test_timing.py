@@ -107,3 +107,12 @@ def test_a_run_continues_an_unfinished_file_and_replaces_in_a_finished_one(tmp_p
     written = json.loads(path.read_text())
     assert written["stages"] == {"train@gru": 40.0} and len(written["segments"]) == 1
     assert written["total_seconds"] == 40.0
+
+
+def test_runners_side_by_side_count_their_common_time_once():
+    """A second `--archs` runner started beside the first: the wall time is the union."""
+    first = {**MACHINE, "started": "2026-01-01T00:00:00+00:00", "seconds": 100.0, "stages": {}}
+    beside = {**first, "started": "2026-01-01T00:01:00+00:00", "seconds": 100.0}
+    later = {**first, "started": "2026-01-01T01:00:00+00:00", "seconds": 10.0}
+    undated = {**MACHINE, "seconds": 5.0, "stages": {}}  # an older file's segment
+    assert summed([first, beside, later, undated])["total_seconds"] == 160.0 + 10.0 + 5.0

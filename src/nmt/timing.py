@@ -6,8 +6,9 @@ process, so its time includes dvc's hashing and caching of its outputs; a stage 
 as unchanged is listed at 0 seconds. The file holds one segment per run that added to it:
 the machine (`nmt.runtime.describe`), the run's wall time, each stage's seconds and its
 `spans` (start and end, in seconds after the segment's `started`, and its lane in a run in
-lanes, with `lanes` the number that ran at once); at the top, the stages' seconds and the
-wall time summed over the segments, and whether the last run ended well (`complete`). A run
+lanes, with `lanes` the number that ran at once); at the top, the stages' seconds summed over
+the segments, the wall time they cover (two runners at once count their common time once),
+and whether the last run ended well (`complete`). A run
 cut off and run again adds a segment, so the time lost stays counted; a rerun of stages
 timed already replaces their earlier times, so each stage's time is that of the run behind
 its entry in dvc.lock.
@@ -101,25 +102,36 @@ def segment(
     }
 
 
-def busy(segment: Segment) -> float:
-    """The seconds in which some stage of the segment ran (side by side ones counted once);
-    older segments, without spans, ran their stages one after another."""
-    if "spans" not in segment:
-        return float(sum(segment["stages"].values()))
+def covered(intervals: Iterable[tuple[float, float]]) -> float:
+    """The length of the union of the intervals: overlapping parts counted once."""
     total, reach = 0.0, float("-inf")
-    for start, end in sorted((s["start"], s["end"]) for s in segment["spans"].values()):
+    for start, end in sorted(intervals):
         total += max(0.0, end - max(start, reach))
         reach = max(reach, end)
     return total
 
 
+def busy(segment: Segment) -> float:
+    """The seconds in which some stage of the segment ran (side by side ones counted once);
+    older segments, without spans, ran their stages one after another."""
+    if "spans" not in segment:
+        return float(sum(segment["stages"].values()))
+    return covered((s["start"], s["end"]) for s in segment["spans"].values())
+
+
 def summed(segments: list[Segment]) -> dict[str, Any]:
-    """The run's totals: each stage's seconds and the wall time, over all segments."""
+    """The run's totals: each stage's seconds and the wall time, over all segments. Two runners
+    at once (a second `--archs` lane beside the first) give overlapping segments, whose common
+    time counts once; older segments, without their start, are added up."""
     stages: dict[str, float] = {}
     for part in segments:
         for name, seconds in part["stages"].items():
             stages[name] = round(stages.get(name, 0.0) + seconds, 1)
-    return {"total_seconds": sum(s["seconds"] for s in segments), "stages": stages}
+    dated = [s for s in segments if "started" in s]
+    starts = [datetime.fromisoformat(s["started"]).timestamp() for s in dated]
+    wall = covered((t, t + s["seconds"]) for t, s in zip(starts, dated, strict=True))
+    undated = sum(s["seconds"] for s in segments if "started" not in s)
+    return {"total_seconds": round(wall + undated, 1), "stages": stages}
 
 
 def replaced(segments: list[Segment], ran: set[str]) -> list[Segment]:
