@@ -1,13 +1,18 @@
 """Lanes against one stage after another: the same reproduction at a shortened recipe, run by
 a plain `dvc repro` and by `python -m nmt.lanes` (`make repro`), each in a temporary copy of
-the project, on this machine, one run each. The data stages run once, before either is timed.
+the project, on this machine, one run each. The data stages run once, before any is timed.
+
+One after another runs twice: at the lanes' thread count (its models must be the same bytes
+as the lanes': a model does not depend on what trains beside it), and with every core to each
+stage (`train.threads` and `evaluate.threads` set to the cores), the way to use the cores
+without lanes, which the speed-up is reported against as well.
 
 The recipe is cut so that the stages keep their relative costs: every architecture trains
 `--batches` batches an epoch for `--epochs-scale` of its recipe's epochs (at least one; an
 average of the last epochs no longer than that) and is evaluated on the first test set.
 `-S key=value` sets any other param, as `dvc exp run -S` does. Writes each run's wall time
-and stage times, their ratio, the CPU, the threads and the lanes at once to --out, and
-whether the two runs' models are the same bytes.
+and stage times, the ratios, the CPU, the threads and the lanes at once to --out, and whether
+the runs at one thread count gave the same model bytes.
 
     python bench/lanes.py [--batches 40] [--epochs-scale 0.25] [-S key=value ...]
         [--out bench/results/lanes.json]
@@ -114,13 +119,20 @@ def main() -> None:
         env.setdefault(f"GIT_{role}_NAME", "bench")
         env.setdefault(f"GIT_{role}_EMAIL", "bench@localhost")
     tmp = Path(tempfile.mkdtemp(prefix="lanes-bench-"))  # kept if a run fails, for its log
-    serial, lanes = tmp / "serial", tmp / "lanes"
+    serial, wide, lanes = tmp / "serial", tmp / "serial-wide", tmp / "lanes"
     new_project(serial, params, env)
-    shutil.copytree(serial, lanes, symlinks=True)  # before any training: no run cache to reuse
+    for copy in (wide, lanes):  # before any training: no run cache to reuse
+        shutil.copytree(serial, copy, symlinks=True)
+    every_core = yaml.safe_load((wide / "params.yaml").read_text())
+    for section in ("train", "evaluate"):
+        every_core[section]["threads"] = cores
+    (wide / "params.yaml").write_text(yaml.safe_dump(every_core, sort_keys=False))
     timer = [sys.executable, str(ROOT / "bench/repro_time.py"), "--out", "times.json"]
     one_by_one = call(timer, serial, env)
+    one_by_one_wide = call(timer, wide, env) if cores > threads else None
     side_by_side = call([sys.executable, "-m", "nmt.lanes", "--out", "times.json"], lanes, env)
-    times = {p.name: json.loads((p / "times.json").read_text()) for p in (serial, lanes)}
+    runs = (serial, wide, lanes) if one_by_one_wide else (serial, lanes)
+    times = {p.name: json.loads((p / "times.json").read_text()) for p in runs}
     same = models(serial) == models(lanes)
     result = {
         "machine": {**describe(), "torch_threads": threads, "cores": cores},
@@ -128,18 +140,26 @@ def main() -> None:
         "settings": args.settings,
         "lanes_at_once": max(1, cores // threads),
         "one_after_another_seconds": round(one_by_one, 1),
+        "one_after_another_every_core_seconds": one_by_one_wide and round(one_by_one_wide, 1),
         "lanes_seconds": round(side_by_side, 1),
         "speedup": round(one_by_one / side_by_side, 3),
+        "speedup_over_every_core": one_by_one_wide and round(one_by_one_wide / side_by_side, 3),
         "same_models": same,
         "models": models(lanes),
         "stages": {name: t["stages"] for name, t in times.items()},
     }
     shutil.rmtree(tmp)
     write_json(args.out, result)
+    wide_line = (
+        f", one after another on all {cores} cores {one_by_one_wide:.0f} s "
+        f"({result['speedup_over_every_core']:.2f}x)"
+        if one_by_one_wide
+        else ""
+    )
     print(
         f"one after another {one_by_one:.0f} s, {result['lanes_at_once']} lanes at once "
         f"{side_by_side:.0f} s: {result['speedup']:.2f}x on {cores} cores at {threads} "
-        f"thread(s); models {'identical' if same else 'DIFFERENT'}; in {args.out}"
+        f"thread(s){wide_line}; models {'identical' if same else 'DIFFERENT'}; in {args.out}"
     )
 
 
