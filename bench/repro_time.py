@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from nmt.config import load_params
+from nmt.lanes import lane_threads
 from nmt.runtime import describe
 from nmt.timing import REPRO_TIME, SAVE_EVERY, Clock, TimesFile, segment
 
@@ -38,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     earlier = json.loads(args.out.read_text())["segments"] if args.resume or args.replace else []
     times_file = TimesFile(args.out, earlier, replace=args.replace)
-    machine = describe()
+    machine = {**describe(), "torch_threads": lane_threads(load_params())}  # what the stages use
     start = saved = time.time()
     clock = Clock()
     with subprocess.Popen(
