@@ -115,6 +115,9 @@ def main() -> None:
         "PYTHONPATH": "src",  # each copy runs its own nmt
         "DVC_NO_ANALYTICS": "1",
     }
+    mirror = env.get("MULTI30K_MIRROR", "")
+    if mirror and Path(mirror).is_dir():  # a folder named from here: the copies run elsewhere
+        env["MULTI30K_MIRROR"] = str(Path(mirror).resolve())
     for role in ("AUTHOR", "COMMITTER"):
         env.setdefault(f"GIT_{role}_NAME", "bench")
         env.setdefault(f"GIT_{role}_EMAIL", "bench@localhost")
