@@ -21,6 +21,7 @@ the runs at one thread count gave the same model bytes.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -122,22 +123,24 @@ def main() -> None:
         env.setdefault(f"GIT_{role}_NAME", "bench")
         env.setdefault(f"GIT_{role}_EMAIL", "bench@localhost")
     tmp = Path(tempfile.mkdtemp(prefix="lanes-bench-"))  # kept if a run fails, for its log
-    serial, wide, lanes = tmp / "serial", tmp / "serial-wide", tmp / "lanes"
+    serial, lanes = tmp / "serial", tmp / "lanes"
+    wide = tmp / "serial-wide" if cores > threads else None  # else the same run as serial
+    runs = [p for p in (serial, wide, lanes) if p]
     new_project(serial, params, env)
-    for copy in (wide, lanes):  # before any training: no run cache to reuse
-        shutil.copytree(serial, copy, symlinks=True)
-    every_core = yaml.safe_load((wide / "params.yaml").read_text())
-    for section in ("train", "evaluate"):
-        every_core[section]["threads"] = cores
-    (wide / "params.yaml").write_text(yaml.safe_dump(every_core, sort_keys=False))
+    for folder in runs[1:]:  # before any training: no run cache to reuse
+        shutil.copytree(serial, folder, symlinks=True)
+    if wide:
+        every_core = copy.deepcopy(params)
+        for section in ("train", "evaluate"):
+            every_core[section]["threads"] = cores
+        (wide / "params.yaml").write_text(yaml.safe_dump(every_core, sort_keys=False))
     timer = [sys.executable, str(ROOT / "bench/repro_time.py"), "--out", "times.json"]
     one_by_one = call(timer, serial, env)
-    one_by_one_wide = call(timer, wide, env) if cores > threads else None
+    one_by_one_wide = call(timer, wide, env) if wide else None
     # the lanes start longest first by the 1-thread run's stage times, as `make repro` does by
     # the committed bench/results/repro_time.json (the stages it reruns replace them there)
     shutil.copy(serial / "times.json", lanes / "times.json")
     side_by_side = call([sys.executable, "-m", "nmt.lanes", "--out", "times.json"], lanes, env)
-    runs = (serial, wide, lanes) if one_by_one_wide else (serial, lanes)
     times = {p.name: json.loads((p / "times.json").read_text()) for p in runs}
     same = models(serial) == models(lanes)
     result = {

@@ -96,7 +96,8 @@ def write_argos_package(export: Path, folder: Path) -> Path:
         for path in sorted(Path(tmp).rglob("*")):
             if path.is_file():
                 files[f"spacy/{path.relative_to(tmp).as_posix()}"] = path.read_bytes()
-    inside, out = argos_name(config), folder / (argos_name(config) + SUFFIX)
+    inside = argos_name(config)
+    out = folder / f"{inside}{SUFFIX}"
     with atomic_path(out) as tmp_out, zipfile.ZipFile(tmp_out, "w") as archive:
         for name, data in sorted(files.items()):
             entry = zipfile.ZipInfo(f"{inside}/{name}", FIXED_TIME)

@@ -127,9 +127,12 @@ def summed(segments: list[Segment]) -> dict[str, Any]:
     for part in segments:
         for name, seconds in part["stages"].items():
             stages[name] = round(stages.get(name, 0.0) + seconds, 1)
-    dated = [s for s in segments if "started" in s]
-    starts = [datetime.fromisoformat(s["started"]).timestamp() for s in dated]
-    wall = covered((t, t + s["seconds"]) for t, s in zip(starts, dated, strict=True))
+    runs = [
+        (datetime.fromisoformat(s["started"]).timestamp(), s["seconds"])
+        for s in segments
+        if "started" in s
+    ]
+    wall = covered((start, start + seconds) for start, seconds in runs)
     undated = sum(s["seconds"] for s in segments if "started" not in s)
     return {"total_seconds": round(wall + undated, 1), "stages": stages}
 
