@@ -190,3 +190,15 @@ def test_a_run_in_lanes_says_how_many_ran_at_once(project: Path):
         "AMD EPYC (avx2), torch 2.13.0, 2 threads then AMD EPYC (avx2), torch 2.13.0, 1 thread, "
         "2 lanes at once: 4 h 01 min in all."
     )
+
+
+def test_one_machine_is_named_once_though_its_last_phase_ran_alone(project: Path):
+    """`curves` runs after the lanes as a segment of its own: still the same machine."""
+    times = project / "bench/results/repro_time.json"
+    first = json.loads(times.read_text(encoding="utf-8"))["segments"][0]
+    edit(times, segments=[{**first, "lanes": 2}, {**first, "lanes": 2}, first])
+    table = report.results_table(report.load_run(project, SOURCE))
+    assert table.startswith(
+        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; `make repro` ran on "
+        "AMD EPYC (avx2), torch 2.13.0, 2 threads, 2 lanes at once: 4 h 01 min in all."
+    )

@@ -119,12 +119,14 @@ def provenance(run: Run) -> str:
     """Which commit's metrics, and the machine and time of the run `make repro` timed (with
     how many lanes ran at once, where more than one: their stages' times overlap)."""
     segments = run.times.get("segments", [run.times])  # older files: one run, described on top
-    machines = dict.fromkeys(
-        f"{s['cpu']} ({', '.join(s['flags']) or 'no AVX2'}), torch {s['torch']}, "
-        f"{s['torch_threads']} thread{'s' * (s['torch_threads'] != 1)}"
-        + (f", {s['lanes']} lanes at once" if s.get("lanes", 1) > 1 else "")
-        for s in segments
-    )
+    lanes: dict[str, int] = {}  # each machine once, with the most lanes it ran at once
+    for s in segments:
+        machine = (
+            f"{s['cpu']} ({', '.join(s['flags']) or 'no AVX2'}), torch {s['torch']}, "
+            f"{s['torch_threads']} thread{'s' * (s['torch_threads'] != 1)}"
+        )
+        lanes[machine] = max(lanes.get(machine, 1), s.get("lanes", 1))
+    machines = [m + (f", {n} lanes at once" if n > 1 else "") for m, n in lanes.items()]
     unfinished = "" if run.times.get("complete", True) else ", not finished"
     return (
         f"{run.source}; `make repro` ran on {' then '.join(machines)}: "
