@@ -87,8 +87,8 @@ def new_project(folder: Path, params: dict[str, Any], env: dict[str, str]) -> No
     """A git + DVC repo of this project's pipeline with `params`, its data stages run."""
     folder.mkdir()
     for name in COPIED:
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
-        copy(ROOT / name, folder / name)
+        copy_path = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy_path(ROOT / name, folder / name)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"]):
         call(command, folder, env)
