@@ -64,8 +64,9 @@ def test_transformer_defaults_are_the_small_subword_recipe(default_params):
     train = default_params.train_params("transformer")
     assert (train.lr, train.teacher_forcing, train.label_smoothing) == (2e-3, 1.0, 0.1)
     assert (train.schedule, train.warmup, train.epochs, train.average) == ("cosine", 2000, 50, 10)
+    assert train.rdrop_alpha == 1  # chosen on val
     decoding = default_params.evaluate_params("transformer")
-    assert (decoding.beam_size, decoding.length_penalty) == (10, 1.4)  # tuned on val
+    assert (decoding.beam_size, decoding.length_penalty) == (10, 1.8)  # tuned on val
     assert default_params.evaluate_params("gru").beam_size == 5  # the shared setting
 
 
