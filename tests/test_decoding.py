@@ -56,9 +56,24 @@ def beam_search(model, src, src_len, max_len: int, beam_size: int, alpha: float 
     return [ranked[0] for ranked in ranked_beams(model, src, src_len, max_len, beam_size, alpha)]
 
 
-def teacher_forced_score(model, src, src_len, column: int, tokens: list[int]) -> float:
-    """Log-probability the model gives `tokens` + <eos> after the source, computed by `loss`."""
-    trg = torch.tensor([SOS_ID, *tokens, EOS_ID]).unsqueeze(1)
+def greedy_and_beam_hypotheses(model, src, src_len, beam_size: int) -> list:
+    """(column, hypothesis) of both searches at max_len 12: properties every search must have."""
+    return [
+        (column, hypothesis)
+        for search in (
+            greedy_search(model, src, src_len, max_len=12),
+            beam_search(model, src, src_len, max_len=12, beam_size=beam_size),
+        )
+        for column, hypothesis in enumerate(search)
+    ]
+
+
+def teacher_forced_score(
+    model, src, src_len, column: int, tokens: list[int], finished: bool = True
+) -> float:
+    """Log-probability the model gives `tokens` (+ <eos> if `finished`) after the source,
+    computed by `loss`."""
+    trg = torch.tensor([SOS_ID, *tokens] + ([EOS_ID] if finished else [])).unsqueeze(1)
     sentence = src[: src_len[column], column : column + 1]
     forced = torch.ones(len(trg), dtype=torch.bool)
     with torch.no_grad():
@@ -80,14 +95,10 @@ def test_beam_size_one_is_greedy_exactly(arch):
 def test_search_scores_are_the_models_log_probabilities(arch):
     model = tiny(arch)
     src, src_len = sources()
-    for search in (
-        greedy_search(model, src, src_len, max_len=12),
-        beam_search(model, src, src_len, max_len=12, beam_size=4),
-    ):
-        for column, hypothesis in enumerate(search):
-            if len(hypothesis.tokens) < 12:  # finished with <eos>
-                want = teacher_forced_score(model, src, src_len, column, hypothesis.tokens)
-                assert hypothesis.score == pytest.approx(want, abs=1e-4)
+    for column, hypothesis in greedy_and_beam_hypotheses(model, src, src_len, beam_size=4):
+        finished = len(hypothesis.tokens) < 12  # else cut at max_len, without <eos>
+        want = teacher_forced_score(model, src, src_len, column, hypothesis.tokens, finished)
+        assert hypothesis.score == pytest.approx(want, abs=1e-4)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -242,14 +253,10 @@ def test_outputs_never_hold_pad_or_sos_and_respect_max_len():
 def test_attention_rows_cover_each_output_step_and_sum_to_one(arch):
     model = tiny(arch)
     src, src_len = sources()
-    for search in (
-        greedy_search(model, src, src_len, max_len=12),
-        beam_search(model, src, src_len, max_len=12, beam_size=3),
-    ):
-        for column, hypothesis in enumerate(search):
-            steps = len(hypothesis.tokens) + (len(hypothesis.tokens) < 12)  # + <eos>
-            assert hypothesis.attention.shape == (steps, src_len[column])
-            assert torch.allclose(hypothesis.attention.sum(1), torch.ones(steps), atol=1e-5)
+    for column, hypothesis in greedy_and_beam_hypotheses(model, src, src_len, beam_size=3):
+        steps = len(hypothesis.tokens) + (len(hypothesis.tokens) < 12)  # + <eos>
+        assert hypothesis.attention.shape == (steps, src_len[column])
+        assert torch.allclose(hypothesis.attention.sum(1), torch.ones(steps), atol=1e-5)
     assert greedy_search(tiny("gru"), src, src_len, max_len=3)[0].attention is None
 
 
