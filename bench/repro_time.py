@@ -7,7 +7,8 @@ The file is rewritten as the run goes (`"complete": false` until dvc ends well).
 adds the next run as a new segment, with its own CPU description: stage times and the total
 are summed over the segments, so the time lost to an interruption stays counted. `--replace`
 adds a rerun of stages that were timed already (after a lost cache, say) and drops their
-earlier times, so each stage's time is that of the run behind its entry in dvc.lock.
+earlier times, so each stage's time is that of the run behind its entry in dvc.lock; such a
+rerun cut off and continued with `--resume` goes on dropping them.
 
     python bench/repro_time.py [--out bench/results/repro_time.json] [--resume | --replace]
         [-- dvc repro args]
@@ -16,7 +17,6 @@ earlier times, so each stage's time is that of the run behind its entry in dvc.l
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -38,8 +38,12 @@ def main() -> None:
     )
     parser.add_argument("dvc_args", nargs="*", help="passed to dvc repro")
     args = parser.parse_args()
-    earlier = json.loads(args.out.read_text())["segments"] if args.resume or args.replace else []
-    times_file = TimesFile(args.out, earlier, replace=args.replace)
+    if args.resume:
+        times_file = TimesFile.resuming(args.out)
+    elif args.replace:
+        times_file = TimesFile.replacing(args.out)
+    else:
+        times_file = TimesFile(args.out, [])
     machine = {**describe(), "torch_threads": lane_threads(load_params())}  # what the stages use
     start = saved = time.time()
     clock = Clock()

@@ -93,20 +93,34 @@ def test_a_run_continues_an_unfinished_file_and_replaces_in_a_finished_one(tmp_p
     times = TimesFile.continuing(path).save(cut_off, complete=False)
     assert times == {"complete": False, "total_seconds": 30.0, "stages": {"train@gru": 30.0}}
     resumed = TimesFile.continuing(path)
-    assert not resumed.replace and len(resumed.earlier) == 1
+    assert resumed.replaces_in == 0 and len(resumed.earlier) == 1
     times = resumed.save(segment(MACHINE, 100.0, 120.0, [ran("train@gru", 100.0, 120.0)]), True)
     assert times["stages"] == {"train@gru": 50.0} and times["complete"]  # the time lost counts
     rerun = TimesFile.continuing(path)
-    assert rerun.replace and len(rerun.earlier) == 2
+    assert rerun.replaces_in == 2 and len(rerun.earlier) == 2
     idle = Clock("gru")
     idle.read("Stage 'train@gru' didn't change, skipping", 200.0)
-    before = path.read_text()
+    before = json.loads(path.read_text())["segments"]
     rerun.save(segment(MACHINE, 200.0, 201.0, [idle]), True)  # nothing ran: nothing to add
-    assert path.read_text() == before
+    assert json.loads(path.read_text())["segments"] == before
     rerun.save(segment(MACHINE, 300.0, 340.0, [ran("train@gru", 300.0, 340.0)]), True)
     written = json.loads(path.read_text())
     assert written["stages"] == {"train@gru": 40.0} and len(written["segments"]) == 1
     assert written["total_seconds"] == 40.0
+
+
+def test_a_rerun_cut_off_and_resumed_still_replaces_the_runs_before_it(tmp_path):
+    """The rerun's first segment trains, its continuation evaluates: the earlier run's times of
+    both stages go, the rerun's own cut-off training stays counted."""
+    path = tmp_path / "repro_time.json"
+    first = [ran("train@gru", 0.0, 100.0), ran("evaluate@gru", 100.0, 110.0)]
+    TimesFile(path, []).save(segment(MACHINE, 0.0, 110.0, first), True)
+    cut_off = segment(MACHINE, 200.0, 230.0, [ran("train@gru", 200.0)])
+    TimesFile.replacing(path).save(cut_off, complete=False)
+    resumed = [ran("train@gru", 300.0, 350.0), ran("evaluate@gru", 350.0, 362.0)]
+    times = TimesFile.resuming(path).save(segment(MACHINE, 300.0, 362.0, resumed), True)
+    assert times["stages"] == {"train@gru": 80.0, "evaluate@gru": 12.0}
+    assert len(json.loads(path.read_text())["segments"]) == 2
 
 
 def test_runners_side_by_side_count_their_common_time_once():

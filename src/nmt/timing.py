@@ -159,23 +159,39 @@ class TimesFile:
 
     path: Path
     earlier: list[Segment]  # the segments of the runs before
-    replace: bool = False  # a stage that runs drops its earlier times
+    replaces_in: int = 0  # earlier[:n], the runs before this one: a stage that runs drops its
+    # times from those
 
     @classmethod
     def continuing(cls, path: Path) -> TimesFile:
         """After an unfinished run, its continuation; after a finished one, a rerun of the
         stages that run; a new file where there is none."""
+        if path.is_file() and json.loads(path.read_text(encoding="utf-8"))["complete"]:
+            return cls.replacing(path)
+        return cls.resuming(path)
+
+    @classmethod
+    def resuming(cls, path: Path) -> TimesFile:
+        """The next segment of the run in the file: a rerun cut off and resumed still replaces
+        the times of the runs before it."""
         if not path.is_file():
             return cls(path, [])
         times = json.loads(path.read_text(encoding="utf-8"))
-        return cls(path, times["segments"], replace=times["complete"])
+        return cls(path, times["segments"], times.get("replaces_in", 0))
+
+    @classmethod
+    def replacing(cls, path: Path) -> TimesFile:
+        """A rerun of stages timed in the file, whose times it replaces."""
+        earlier = json.loads(path.read_text(encoding="utf-8"))["segments"]
+        return cls(path, earlier, len(earlier))
 
     def save(self, run: Segment, complete: bool) -> dict[str, Any]:
         """Write the file with `run` as its last segment (none if no stage has run yet); its
         totals."""
         ran = {name for name, seconds in run["stages"].items() if seconds}
-        before = replaced(self.earlier, ran) if self.replace else self.earlier
+        older = replaced(self.earlier[: self.replaces_in], ran)
+        before = [*older, *self.earlier[self.replaces_in :]]
         segments = [*before, run] if ran else before
         times = {"complete": complete, **summed(segments)}
-        write_json(self.path, {**times, "segments": segments})
+        write_json(self.path, {**times, "replaces_in": len(older), "segments": segments})
         return times
