@@ -10,21 +10,17 @@ from nmt.cli import run_stage, stage_arch
 from nmt.evaluation import Scorer
 from nmt.io import write_json, write_text
 from nmt.loss import evaluate_loss
-from nmt.measure import Split, decode_and_score, pipeline_translator
+from nmt.measure import Split, decode_and_score, stage_translator
 from nmt.package import Decoding, write_decoding
 from nmt.paths import IDS, METRICS, RESULTS, TRANSLATIONS, model_path
-from nmt.runtime import use_threads
-from nmt.settings import EvaluateSettings
 
 COMPARED_SCORES = ("bleu", "bleu_tokenized", "chrf")  # of beam search
 
 
 def main() -> None:
     arch = stage_arch(__doc__)
-    settings = EvaluateSettings.read(arch)
+    settings, translator = stage_translator(arch)
     evaluate = settings.evaluate
-    use_threads(evaluate.threads, settings.threads_key)
-    translator = pipeline_translator(settings)
     results: dict[str, dict] = {}
     signatures: dict[str, str] = {}  # how sacreBLEU scored: the same for every test set
     for name in evaluate.test_sets:

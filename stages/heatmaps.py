@@ -5,20 +5,16 @@ attention weights (the LSTM, Cho's GRU) gets an empty folder."""
 import itertools
 
 from nmt.cli import run_stage, stage_arch
-from nmt.measure import pipeline_translator
+from nmt.measure import stage_translator
 from nmt.paths import PLOTS, RAW
 from nmt.plots import plot_translation
-from nmt.runtime import use_threads
-from nmt.settings import EvaluateSettings
 from nmt.tokenization import iter_lines
 
 
 def main() -> None:
     arch = stage_arch(__doc__)
-    settings = EvaluateSettings.read(arch)
+    settings, translator = stage_translator(arch)
     evaluate = settings.evaluate
-    use_threads(evaluate.threads, settings.threads_key)
-    translator = pipeline_translator(settings)
     test_set = evaluate.test_sets[0]
     source = RAW / f"{test_set}.{settings.langs[0]}"
     lines = list(itertools.islice(iter_lines(source), evaluate.heatmaps))

@@ -13,9 +13,9 @@ from nmt.batching import ParallelData
 from nmt.evaluation import Scorer
 from nmt.ids import Sequences
 from nmt.paths import IDS, RAW, VOCAB, model_path
-from nmt.runtime import resolve_device, show_progress
+from nmt.runtime import resolve_device, show_progress, use_threads
 from nmt.search import SearchSettings
-from nmt.settings import RunSettings
+from nmt.settings import EvaluateSettings, RunSettings
 from nmt.tokenization import read_lines
 from nmt.translator import Translator
 from nmt.vocab import load_vocab_pair
@@ -35,6 +35,14 @@ def pipeline_translator(settings: RunSettings) -> Translator:
             f"or retrain it (`dvc repro --force train@{settings.arch}`)"
         )
     return translator
+
+
+def stage_translator(arch: str) -> tuple[EvaluateSettings, Translator]:
+    """What an evaluating stage starts from: its settings, torch at their thread count, and the
+    pipeline's model."""
+    settings = EvaluateSettings.read(arch)
+    use_threads(settings.evaluate.threads, settings.threads_key)
+    return settings, pipeline_translator(settings)
 
 
 @dataclass
