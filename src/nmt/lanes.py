@@ -28,7 +28,6 @@ process group of each dvc), and the next run resumes: training from checkpoints/
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -41,7 +40,7 @@ from nmt.cli import run_stage
 from nmt.config import Params, load_params
 from nmt.lane_run import LANE_LOGS, Lane, Runner, duration
 from nmt.runtime import available_cores, check_threads, describe
-from nmt.timing import REPRO_TIME, TimesFile
+from nmt.timing import REPRO_TIME, TimesFile, recorded
 
 LONGEST_FIRST = ("lstm", "attention", "gru", "transformer")  # the full reproduction's order
 DATA, FINAL = "data", "final"  # the phases before and after the lanes
@@ -151,7 +150,7 @@ def stale_of(stages: Sequence[str], root: Path = Path(".")) -> set[str]:
 
 def earlier_seconds(path: Path) -> dict[str, float]:
     """Each stage's seconds in the timing file, if there is one."""
-    return json.loads(path.read_text(encoding="utf-8"))["stages"] if path.is_file() else {}
+    return recorded(path)["stages"]
 
 
 def main() -> None:

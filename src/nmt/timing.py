@@ -153,6 +153,14 @@ def replaced(segments: list[Segment], ran: set[str]) -> list[Segment]:
     return kept
 
 
+def recorded(path: Path) -> dict[str, Any]:
+    """The timing file's contents; where there is none, no stage, no segment and no run to
+    continue."""
+    if not path.is_file():
+        return {"complete": False, "stages": {}, "segments": []}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class TimesFile:
     """The timing file a run adds its segment to, rewritten as the run goes."""
@@ -166,24 +174,26 @@ class TimesFile:
     def continuing(cls, path: Path) -> TimesFile:
         """After an unfinished run, its continuation; after a finished one, a rerun of the
         stages that run; a new file where there is none."""
-        if path.is_file() and json.loads(path.read_text(encoding="utf-8"))["complete"]:
-            return cls.replacing(path)
-        return cls.resuming(path)
+        times = recorded(path)
+        return cls.of(path, times, replace=times["complete"])
 
     @classmethod
     def resuming(cls, path: Path) -> TimesFile:
         """The next segment of the run in the file: a rerun cut off and resumed still replaces
         the times of the runs before it."""
-        if not path.is_file():
-            return cls(path, [])
-        times = json.loads(path.read_text(encoding="utf-8"))
-        return cls(path, times["segments"], times.get("replaces_in", 0))
+        return cls.of(path, recorded(path), replace=False)
 
     @classmethod
     def replacing(cls, path: Path) -> TimesFile:
         """A rerun of stages timed in the file, whose times it replaces."""
-        earlier = json.loads(path.read_text(encoding="utf-8"))["segments"]
-        return cls(path, earlier, len(earlier))
+        return cls.of(path, recorded(path), replace=True)
+
+    @classmethod
+    def of(cls, path: Path, times: dict[str, Any], replace: bool) -> TimesFile:
+        """A run after the file's `times`: replacing all their segments' stage times, or going
+        on replacing where the run it continues did."""
+        segments = times["segments"]
+        return cls(path, segments, len(segments) if replace else times.get("replaces_in", 0))
 
     def save(self, run: Segment, complete: bool) -> dict[str, Any]:
         """Write the file with `run` as its last segment (none if no stage has run yet); its
