@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from nmt import NMTError
 from nmt.timing import Clock, Event, TimesFile, busy, replaced, segment, summed
 
 MACHINE = {"cpu": "AMD EPYC", "flags": [], "torch": "2.13.0", "torch_threads": 1}
@@ -121,6 +124,13 @@ def test_a_rerun_cut_off_and_resumed_still_replaces_the_runs_before_it(tmp_path)
     times = TimesFile.resuming(path).save(segment(MACHINE, 300.0, 362.0, resumed), True)
     assert times["stages"] == {"train@gru": 80.0, "evaluate@gru": 12.0}
     assert len(json.loads(path.read_text())["segments"]) == 2
+
+
+def test_a_damaged_timing_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "repro_time.json"
+    path.write_bytes(b'{"complete": tru')  # damaged: cut short
+    with pytest.raises(NMTError, match=r"is not a timing file .* remove it to start a new one"):
+        TimesFile.continuing(path)
 
 
 def test_runners_side_by_side_count_their_common_time_once():

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from nmt import NMTError
 from nmt.io import write_json
 
 REPRO_TIME = Path("bench/results/repro_time.json")  # in git: the results tables quote it
@@ -158,7 +159,13 @@ def recorded(path: Path) -> dict[str, Any]:
     continue."""
     if not path.is_file():
         return {"complete": False, "stages": {}, "segments": []}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise NMTError(
+            f"{path} is not a timing file (damaged?): restore it (`git checkout -- {path}`) "
+            "or remove it to start a new one"
+        ) from None
 
 
 @dataclass(frozen=True)
