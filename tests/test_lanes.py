@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -176,6 +177,42 @@ def test_a_failed_lane_is_one_line_and_the_others_run_on(tmp_path, monkeypatch, 
     assert runner.failures[-1] == (
         "lane gru could not start dvc: [Errno 2] No such file or directory: 'dvc'"
     )
+
+
+SLOW_TO_STOP = """import signal, sys, time
+def stopping(signum, frame):
+    with open(sys.argv[1], "a") as out:
+        out.write(f"{time.time()} ")
+        time.sleep(0.5)  # a stage's last steps
+        out.write(f"{time.time()}\\n")
+    sys.exit(130)
+signal.signal(signal.SIGTERM, stopping)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_stop_ends_the_lanes_one_after_another(tmp_path):
+    """Lanes' stages end by removing a file they share (dvclive's signal for VS Code): two
+    ending at once can collide, so the second lane hears of the stop once the first ended."""
+    runner = Runner(TimesFile(tmp_path / "times.json", []), {"cpu": "test"}, width=2)
+    for lane in ("lstm", "gru"):
+        process = runner.running[lane] = subprocess.Popen(
+            [sys.executable, "-c", SLOW_TO_STOP, str(tmp_path / f"{lane}.txt")],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        runner.threads.append(threading.Thread(target=process.wait))  # reaps, as a lane's does
+        runner.threads[-1].start()
+    runner.stop()
+    spans = sorted(
+        tuple(map(float, (tmp_path / f"{lane}.txt").read_text().split()))
+        for lane in ("lstm", "gru")
+    )
+    assert spans[0][1] <= spans[1][0], spans  # the second began its end after the first's
+    assert [process.returncode for process in runner.running.values()] == [130, 130]
 
 
 @pytest.mark.parametrize("threads", [0, "cores + 1"])

@@ -162,16 +162,20 @@ class Runner:
             self.saved = now
 
     def stop(self) -> None:
-        """End every lane: SIGTERM to each dvc's process group (the stage turns it into its
-        own interruption), SIGKILL to what is left after STOP_GRACE seconds."""
+        """End every lane, one after another: SIGTERM to a dvc's process group (the stage
+        turns it into its own interruption), the next group once it has ended, and SIGKILL to
+        what is left after STOP_GRACE seconds. One at a time since the stages' last steps
+        share a file: dvclive's end removes .dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED (a signal
+        for VS Code, one per workspace) after checking it is there, so two ending at once can
+        both find it and the second fails to remove it, a traceback for its interrupted line."""
         with self.lock:
             self.stopping = True
             groups = [process.pid for process in self.running.values()]
+        deadline = time.time() + STOP_GRACE
         for group in groups:
             signal_group(group, signal.SIGTERM)
-        deadline = time.time() + STOP_GRACE
-        while any(group_alive(g) for g in groups) and time.time() < deadline:
-            time.sleep(0.1)
+            while group_alive(group) and time.time() < deadline:
+                time.sleep(0.1)
         for group in groups:
             signal_group(group, signal.SIGKILL)
         for thread in self.threads:
