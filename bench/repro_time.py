@@ -8,7 +8,8 @@ adds the next run as a new segment, with its own CPU description: stage times an
 are summed over the segments, so the time lost to an interruption stays counted. `--replace`
 adds a rerun of stages that were timed already (after a lost cache, say) and drops their
 earlier times, so each stage's time is that of the run behind its entry in dvc.lock; such a
-rerun cut off and continued with `--resume` goes on dropping them.
+rerun cut off and continued with `--resume` goes on dropping them. Ctrl-C or SIGTERM stops dvc
+(its stage keeps the files it finished) and keeps the run so far as an unfinished segment.
 
     python bench/repro_time.py [--out bench/results/repro_time.json] [--resume | --replace]
         [-- dvc repro args]
@@ -17,12 +18,15 @@ rerun cut off and continued with `--resume` goes on dropping them.
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from nmt.cli import run_stage
 from nmt.config import load_params
+from nmt.lane_run import STOP_GRACE, signal_group
 from nmt.lanes import lane_threads
 from nmt.runtime import describe
 from nmt.timing import REPRO_TIME, SAVE_EVERY, Clock, TimesFile, segment
@@ -53,14 +57,27 @@ def main() -> None:
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        start_new_session=True,  # a group of its own: a stop reaches dvc and its stage alike
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
-            print(line, end="", flush=True)
-            clock.read(line.rstrip("\n"), time.time())
-            if time.time() - saved > SAVE_EVERY:
-                times_file.save(segment(machine, start, time.time(), [clock]), complete=False)
-                saved = time.time()
+        try:
+            for line in process.stdout:
+                print(line, end="", flush=True)
+                clock.read(line.rstrip("\n"), time.time())
+                if time.time() - saved > SAVE_EVERY:
+                    times_file.save(segment(machine, start, time.time(), [clock]), False)
+                    saved = time.time()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM, to this process only
+            signal_group(process.pid, signal.SIGTERM)  # the stage turns it into its own stop
+            try:
+                last, _ = process.communicate(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                signal_group(process.pid, signal.SIGKILL)
+                last, _ = process.communicate()
+            print(last, end="", flush=True)  # the stage's own last lines
+            clock.stop(time.time())
+            times_file.save(segment(machine, start, time.time(), [clock]), complete=False)
+            raise
     end = time.time()
     clock.stop(end)
     times = times_file.save(segment(machine, start, end, [clock]), process.returncode == 0)
@@ -70,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, "the run so far is kept in the timing file; continue it with --resume")
