@@ -98,7 +98,7 @@ def test_the_table_shows_the_files_numbers_rounded(project: Path):
         "| — | BLEU ≈ 36.5 |"
     )
     assert table.startswith(
-        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; `make repro` ran on "
+        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; the reproduction ran on "
         "AMD EPYC (avx2), torch 2.13.0, 2 threads: 4 h 01 min in all."
     )
     assert "Not the full recipe" not in table
@@ -186,9 +186,9 @@ def test_a_run_in_lanes_says_how_many_ran_at_once(project: Path):
     edit(times, segments=[first, {**first, "torch_threads": 1, "lanes": 2}])
     table = report.results_table(report.load_run(project, SOURCE))
     assert table.startswith(
-        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; `make repro` ran on "
+        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; the reproduction ran on "
         "AMD EPYC (avx2), torch 2.13.0, 2 threads then AMD EPYC (avx2), torch 2.13.0, 1 thread, "
-        "2 lanes at once: 4 h 01 min in all."
+        "up to 2 lanes at once: 4 h 01 min in all."
     )
 
 
@@ -199,6 +199,6 @@ def test_one_machine_is_named_once_though_its_last_phase_ran_alone(project: Path
     edit(times, segments=[{**first, "lanes": 2}, {**first, "lanes": 2}, first])
     table = report.results_table(report.load_run(project, SOURCE))
     assert table.startswith(
-        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; `make repro` ran on "
-        "AMD EPYC (avx2), torch 2.13.0, 2 threads, 2 lanes at once: 4 h 01 min in all."
+        "test_2016_flickr, beam search; `metrics/` of commit `abc1234`; the reproduction ran on "
+        "AMD EPYC (avx2), torch 2.13.0, 2 threads, up to 2 lanes at once: 4 h 01 min in all."
     )

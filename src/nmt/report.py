@@ -116,8 +116,9 @@ def minutes(seconds: float) -> str:
 
 
 def provenance(run: Run) -> str:
-    """Which commit's metrics, and the machine and time of the run `make repro` timed (with
-    how many lanes ran at once, where more than one: their stages' times overlap)."""
+    """Which commit's metrics, and the machines and time of the reproduction behind them, as
+    `make repro` or bench/repro_time.py timed it (with how many lanes ran at once, where more
+    than one: their stages' times overlap)."""
     segments = run.times.get("segments", [run.times])  # older files: one run, described on top
     lanes: dict[str, int] = {}  # each machine once, with the most lanes it ran at once
     for s in segments:
@@ -126,10 +127,10 @@ def provenance(run: Run) -> str:
             f"{s['torch_threads']} thread{'s' * (s['torch_threads'] != 1)}"
         )
         lanes[machine] = max(lanes.get(machine, 1), s.get("lanes", 1))
-    machines = [m + (f", {n} lanes at once" if n > 1 else "") for m, n in lanes.items()]
+    machines = [m + (f", up to {n} lanes at once" if n > 1 else "") for m, n in lanes.items()]
     unfinished = "" if run.times.get("complete", True) else ", not finished"
     return (
-        f"{run.source}; `make repro` ran on {' then '.join(machines)}: "
+        f"{run.source}; the reproduction ran on {' then '.join(machines)}: "
         f"{minutes(run.times['total_seconds'])} in all{unfinished}"
     )
 
