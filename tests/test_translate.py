@@ -102,6 +102,17 @@ def test_transformer_translates_and_shows_cross_attention(workdir, tmp_path):
         (("-o", "models", "hallo"), b"", "error: cannot write models: it is a folder; name a file"),
         (("--device", "tpu", "hallo"), b"", "error: --device must be auto, cpu, or cuda[:N]"),
         (("-o", "/proc/x.en", "hallo"), b"", "error: cannot write /proc/x.en ("),
+        (
+            ("--show-attention", "models", "hallo"),
+            b"",
+            "error: --show-attention models is a folder; name a PNG file",
+        ),
+        (
+            ("--engine", "ctranslate2", "--model", "models/transformer", "hallo"),
+            b"",
+            "error: models/transformer is a PyTorch model package; --engine ctranslate2 reads "
+            "its export: --model exports/transformer (`dvc repro export@transformer` writes it)",
+        ),
     ],
 )
 def test_bad_input_gets_one_line_and_no_traceback(workdir, args, stdin, message):

@@ -1,8 +1,12 @@
-"""The `--engine` and `--compute-type` options that `translate` and `translate-server` share."""
+"""The `--engine` and `--compute-type` options that `translate` and `translate-server` share,
+and where the CTranslate2 engine finds a package's export."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from nmt.paths import EXPORTS
 
 
 def add_engine_flags(parser: argparse.ArgumentParser, engine_help: str) -> None:
@@ -17,3 +21,9 @@ def add_engine_flags(parser: argparse.ArgumentParser, engine_help: str) -> None:
         default="float32",
         help="ctranslate2's precision: int8 weights are faster and slightly less exact",
     )
+
+
+def export_beside(package: Path) -> Path:
+    """The export of a model package as the pipeline lays them out: models/<arch> is exported
+    to exports/<arch>."""
+    return package.parent.parent / EXPORTS / package.name

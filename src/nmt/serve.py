@@ -46,8 +46,8 @@ from nmt.batcher import Batcher
 from nmt.body_cap import BodyCap
 from nmt.cli import run_stage
 from nmt.cross_attention import AttentionMaps, attention_maps
-from nmt.engine_flags import add_engine_flags
-from nmt.paths import EXPORTS, METRICS, MODELS
+from nmt.engine_flags import add_engine_flags, export_beside
+from nmt.paths import METRICS, MODELS
 from nmt.search import Hypothesis, SearchSettings
 from nmt.translator import Engine, Translator
 
@@ -68,7 +68,7 @@ class ServedModel:
         translator = Translator.load(folder)
         model = translator.model
         runs: Engine = translator
-        export = folder.parent.parent / EXPORTS / folder.name  # as the pipeline lays them out
+        export = export_beside(folder)
         if engine == "ctranslate2" and export.is_dir():
             from nmt.export import CTranslate2Translator  # the other servers need none of it
 

@@ -23,9 +23,9 @@ from tqdm import tqdm
 from nmt import MissingInput, NMTError
 from nmt.cli import run_stage
 from nmt.config import EvaluateParams, available_archs
-from nmt.engine_flags import add_engine_flags
+from nmt.engine_flags import add_engine_flags, export_beside
 from nmt.io import atomic_path
-from nmt.package import DECODING, Decoding
+from nmt.package import DECODING, WEIGHTS, Decoding
 from nmt.paths import EXPORTS, model_path
 from nmt.runtime import resolve_device, show_progress
 from nmt.search import Hypothesis, SearchSettings
@@ -152,6 +152,8 @@ def parse_args() -> argparse.Namespace:
         raise NMTError("--attention needs --output-format jsonl")
     if args.engine == "ctranslate2" and (args.attention or args.show_attention):
         raise NMTError("--attention and --show-attention need --engine pytorch")
+    if args.show_attention and args.show_attention.is_dir():
+        raise NMTError(f"--show-attention {args.show_attention} is a folder; name a PNG file")
     return args
 
 
@@ -243,9 +245,13 @@ def main() -> None:
         # of the Transformer's module.
         from nmt.export import CTranslate2Translator
 
-        translator = CTranslate2Translator.load(
-            args.model or EXPORTS / args.arch, args.compute_type
-        )
+        folder = args.model or EXPORTS / args.arch
+        if (folder / WEIGHTS).is_file():  # our package, not its export
+            raise NMTError(
+                f"{folder} is a PyTorch model package; --engine ctranslate2 reads its export: "
+                f"--model {export_beside(folder)} (`dvc repro export@transformer` writes it)"
+            )
+        translator = CTranslate2Translator.load(folder, args.compute_type)
     else:
         translator = Translator.load(
             args.model or model_path(args.arch),
