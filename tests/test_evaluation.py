@@ -94,6 +94,25 @@ def test_compare_command_prints_a_table_and_refuses_unequal_files(tmp_path):
     assert result.stderr.decode() == "error: b has 1 lines, the reference 3\n"
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("a", "a", "ref", "--lang", "zz"), "--lang 'zz' is no language spaCy tokenizes"),
+        (("a", "folder", "ref"), "folder is a folder; name a file"),
+        (("a", "a", "folder"), "folder is a folder; name a file"),
+        (("a", "a", "ref", "--samples", "0"), "--samples must be >= 1"),
+    ],
+)
+def test_compare_command_bad_input_is_one_line(tmp_path, args, message):
+    for name in ("a", "ref"):
+        (tmp_path / name).write_text("".join(f"{line}\n" for line in REFERENCES), "utf-8")
+    (tmp_path / "folder").mkdir()
+    command = [str(Path(sys.executable).parent / "compare-translations"), *args]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1
+
+
 def test_attention_heatmap_is_a_png(tmp_path):
     weights = torch.softmax(torch.randn(3, 4), 1)
     plot_attention(

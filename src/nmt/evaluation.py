@@ -31,7 +31,7 @@ from sacrebleu.significance import PairedTest, Result
 
 from nmt import MissingInput, NMTError
 from nmt.cli import run_stage
-from nmt.tokenization import read_lines, tokenize
+from nmt.tokenization import read_lines, tokenize, tokenizer
 
 
 def metrics(
@@ -154,6 +154,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.samples < 1:
         raise NMTError("--samples must be >= 1")
+    for path in (args.baseline, args.system, args.reference):
+        if path.is_dir():
+            raise NMTError(f"{path} is a folder; name a file")
+    try:
+        tokenizer(args.lang)  # bleu_tokenized's
+    except ImportError:
+        raise NMTError(
+            f"--lang {args.lang!r} is no language spaCy tokenizes; give a code such as en or de"
+        ) from None
     baseline, system = read_translations(args.baseline), read_translations(args.system)
     references = read_lines(args.reference)
     for lines, path in ((baseline, args.baseline), (system, args.system)):
