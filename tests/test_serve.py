@@ -268,10 +268,20 @@ def test_the_command_refuses_bad_options_with_one_line(workdir):
         (("--model", "nowhere"), "error: nowhere/config.json not found\n"),
         (("--model", "models/lstm", "--port", "0"), "error: --port must be between 1 and"),
         (("--model", "models/lstm", "--batch-window-ms", "-1"), "error: --batch-window-ms"),
+        (("--model", "models/lstm", "--host", "999.1.1.1"), "error: cannot listen on 999.1.1.1:"),
     ]:
         result = subprocess.run([str(SERVER), *args], cwd=workdir, capture_output=True, check=False)
         assert result.returncode == 1 and result.stdout == b""
         assert result.stderr.decode().startswith(message) and result.stderr.count(b"\n") == 1
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # a port another server listens on
+        port = str(taken.getsockname()[1])
+        args = ("--model", "models/lstm", "--port", port)
+        result = subprocess.run([str(SERVER), *args], cwd=workdir, capture_output=True, check=False)
+    assert result.returncode == 1 and result.stdout == b""
+    assert result.stderr.decode() == (
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use): choose another "
+        "--port, or a --host of this machine\n"
+    )
     word = translate(workdir, "serve")  # the word is a sentence like any other
     assert word.returncode == 0 and word.stdout.count(b"\n") == 1, word.stderr
 

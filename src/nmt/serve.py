@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -331,12 +333,39 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def listening(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before any model loads: a port in use or a host that is not
+    this machine's is one line at once, not a uvicorn error after the loading."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        sock.bind((host, port))
+        sock.listen()  # connections wait from here until the models are loaded
+        return sock
+    except OSError as err:
+        sock.close()
+        raise NMTError(
+            f"cannot listen on {host}:{port} ({err.strerror}): choose another --port, "
+            "or a --host of this machine"
+        ) from None
+
+
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    models = [ServedModel.load(folder, args.engine, args.compute_type) for folder in args.model]
-    limits = Limits(args.max_lines, args.max_chars, args.batch_window_ms)
-    app = create_app(models, limits)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    with listening(args.host, args.port) as sock:
+        models = [ServedModel.load(f, args.engine, args.compute_type) for f in args.model]
+        limits = Limits(args.max_lines, args.max_chars, args.batch_window_ms)
+        config = uvicorn.Config(
+            create_app(models, limits), host=args.host, port=args.port, log_level="info"
+        )
+        server = uvicorn.Server(config)
+        where = f"[{args.host}]" if ":" in args.host else args.host
+        logging.getLogger("uvicorn.error").info(  # uvicorn says it only of sockets it opens
+            "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", where, args.port
+        )
+        server.run(sockets=[sock])
+    if not server.started:
+        raise NMTError("the server did not start; the lines above say why")
 
 
 def cli() -> None:
