@@ -78,7 +78,7 @@ def run(folder: Path, arch: str, extra: dict[str, str]) -> tuple[Runs, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--archs", nargs="+", default=["lstm", "gru", "attention", "transformer"])

@@ -59,7 +59,7 @@ def append_row(line: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("arch", choices=available_archs())
     parser.add_argument("-n", "--name", required=True, help="the experiment's name")
     parser.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE")

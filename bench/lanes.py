@@ -98,7 +98,7 @@ def new_project(folder: Path, params: dict[str, Any], env: dict[str, str]) -> No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=40, help="train.max_batches")
     parser.add_argument("--epochs-scale", type=float, default=0.25)
     parser.add_argument("-S", dest="settings", action="append", default=[], help="key=value")

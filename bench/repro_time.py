@@ -33,7 +33,7 @@ from nmt.timing import REPRO_TIME, SAVE_EVERY, Clock, TimesFile, segment
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPRO_TIME)
     added = parser.add_mutually_exclusive_group()
     added.add_argument("--resume", action="store_true", help="add to the run in --out")

@@ -116,7 +116,7 @@ def summary(record: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("arch", choices=available_archs())
     parser.add_argument("--row", nargs="+", action="append", metavar=("NAME", "KEY=VALUE"))
     parser.add_argument("--out", type=Path)

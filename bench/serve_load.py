@@ -111,7 +111,7 @@ def load(port: int, body: dict, lines: list[str], clients: int, seconds: float) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=Path("models/transformer"))
     parser.add_argument("--test-set", default="test_2016_flickr")
     parser.add_argument("--clients", type=int, default=4)

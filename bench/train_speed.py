@@ -193,7 +193,7 @@ def bench_arch(arch: str, n_batches: int, warmup: int, bf16: bool) -> dict[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     every = (*ARCHS, "transformer")
     parser.add_argument("--archs", nargs="+", choices=every, default=list(every))
     parser.add_argument("--batches", type=int, default=20)

@@ -45,7 +45,7 @@ def timed(translate: Callable[[list[str]], list[str]], lines: list[str], repeats
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--test-set", default="test_2016_flickr")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--alpha", type=float, help="length penalty (default: params.yaml's)")

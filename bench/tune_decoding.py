@@ -44,7 +44,7 @@ def tune(arch: str, beams: list[int], alphas: list[float], by: str) -> list[dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("arch", choices=available_archs())
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5, 10])
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.6, 1.0])

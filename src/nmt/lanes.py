@@ -154,7 +154,7 @@ def earlier_seconds(path: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPRO_TIME, help="the timing file")
     parser.add_argument(
         "--archs", nargs="+", metavar="ARCH", help="only these architectures' lanes, no final phase"
