@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from subprocess import PIPE
 
 import psutil
 import pytest
@@ -41,14 +42,8 @@ def bench(tmp_path):
 
 
 def repro_time(folder: Path, env: dict, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "bench/repro_time.py"), "--out", "times.json", *args],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, str(ROOT / "bench/repro_time.py"), "--out", "times.json", *args]
+    return subprocess.Popen(command, cwd=folder, env=env, stdout=PIPE, stderr=PIPE, text=True)
 
 
 def test_a_stop_reaches_dvc_and_keeps_the_run_so_far(bench):
