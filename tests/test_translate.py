@@ -59,6 +59,14 @@ def test_empty_or_blank_input_gives_one_empty_line_per_line(workdir, stdin):
     assert result.stdout == b"\n" * stdin.count(b"\n") and result.stderr == b""
 
 
+def test_a_byte_order_mark_and_crlf_line_ends_are_no_part_of_a_sentence(workdir):
+    text = f"\ufeff{GERMAN[0]}\r\n{GERMAN[0]}\r\n"  # as some Windows editors save a file
+    result = translate(workdir, "--arch", "lstm", "--output-format", "jsonl", stdin=text.encode())
+    assert result.returncode == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.decode().splitlines())
+    assert first == second and first["source"] == GERMAN[0]
+
+
 def test_attention_heatmap_of_the_first_sentence(workdir, tmp_path):
     png = tmp_path / "attention.png"
     result = translate(workdir, GERMAN[1], "--show-attention", str(png))

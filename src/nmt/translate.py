@@ -61,9 +61,10 @@ class LineReader:
         raw, _, self.pending = self.pending.partition(b"\n")
         self.number += 1
         try:
-            return raw.decode("utf-8")
+            line = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise NMTError(f"{self.name} line {self.number} is not valid UTF-8") from None
+        return line.removeprefix("\ufeff") if self.number == 1 else line  # a text editor's BOM
 
     def batches(self, size: int) -> Iterator[list[str]]:
         batch: list[str] = []
