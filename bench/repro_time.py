@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from nmt.cli import run_stage
 from nmt.config import load_params
@@ -51,6 +52,11 @@ def main() -> None:
     machine = {**describe(), "torch_threads": lane_threads(load_params())}  # what the stages use
     start = saved = time.time()
     clock = Clock()
+
+    def save(now: float, complete: bool) -> dict[str, Any]:
+        """The timing file with this run as it stands at `now`."""
+        return times_file.save(segment(machine, start, now, [clock]), complete)
+
     with subprocess.Popen(
         ["dvc", "repro", *args.dvc_args],
         stdout=subprocess.PIPE,
@@ -65,8 +71,8 @@ def main() -> None:
                 print(line, end="", flush=True)
                 clock.read(line.rstrip("\n"), time.time())
                 if time.time() - saved > SAVE_EVERY:
-                    times_file.save(segment(machine, start, time.time(), [clock]), False)
                     saved = time.time()
+                    save(saved, complete=False)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM, to this process only
             signal_group(process.pid, signal.SIGTERM)  # the stage turns it into its own stop
             try:
@@ -75,12 +81,13 @@ def main() -> None:
                 signal_group(process.pid, signal.SIGKILL)
                 last, _ = process.communicate()
             print(last, end="", flush=True)  # the stage's own last lines
-            clock.stop(time.time())
-            times_file.save(segment(machine, start, time.time(), [clock]), complete=False)
+            stopped = time.time()
+            clock.stop(stopped)
+            save(stopped, complete=False)
             raise
     end = time.time()
     clock.stop(end)
-    times = times_file.save(segment(machine, start, end, [clock]), process.returncode == 0)
+    times = save(end, complete=process.returncode == 0)
     if process.returncode:  # kept as an unfinished segment, for --resume
         sys.exit(process.returncode)
     print(f"repro_time: {times['total_seconds']:.0f} s in all; per stage in {args.out}")
